@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace aim::auth {
 
@@ -69,6 +70,20 @@ enum class TokenFileKind {
 // or empty file is an error (at creation, and from GetHeaders if it later disappears).
 absl::StatusOr<CredentialsPtr> TokenFile(std::string path, TokenFileKind kind);
 
+// How often a TokenFile looks at its file. Within the interval GetHeaders serves the cached
+// token without touching the file system; after it, the next call does one stat() and
+// re-reads the file only if its inode, size, mtime or ctime changed. Rotate a token by
+// writing a new file and renaming it over the old one (what Kubernetes and most agents do):
+// an in-place rewrite of the same length within the file system's timestamp granularity
+// can go unnoticed until the next change.
+inline constexpr absl::Duration kDefaultTokenFileRecheckInterval = absl::Milliseconds(200);
+struct TokenFileOptions {
+  // Default kDefaultTokenFileRecheckInterval. Zero means "stat on every call".
+  absl::Duration recheck_interval = kDefaultTokenFileRecheckInterval;
+};
+absl::StatusOr<CredentialsPtr> TokenFile(std::string path, TokenFileKind kind,
+                                         const TokenFileOptions& options);
+
 // Several sources merged in order; two sources producing the same header name (compared
 // case-insensitively) is an error.
 absl::StatusOr<CredentialsPtr> Composite(std::vector<CredentialsPtr> sources);
@@ -79,6 +94,17 @@ absl::StatusOr<CredentialsPtr> Composite(std::vector<CredentialsPtr> sources);
 //   CF_ACCESS_TOKEN or CF_ACCESS_TOKEN_FILE     -> Cloudflare Access JWT
 //   AIM_CUSTOM_HEADERS (a JSON object of strings) -> custom headers
 // Nothing set yields NoCredentials(), not an error.
+//
+// Precedence: there is none to guess. Every variable that is set contributes, and the
+// sources are combined with Composite() in the order above (so a Cloudflare service token
+// and a Bearer token for the server behind it can be used together). Consequently:
+//   * a variable set to the empty string counts as unset;
+//   * setting both X and X_FILE is an error (which one did you mean?);
+//   * setting only one of CF_ACCESS_CLIENT_ID / CF_ACCESS_CLIENT_SECRET is an error;
+//   * two variables producing the same header (e.g. AIM_AUTH_TOKEN and an "Authorization"
+//     entry in AIM_CUSTOM_HEADERS) is an error, never a silent override.
+// Errors name the variable and the problem, never a value. Files named by *_FILE are
+// re-read when they change (see TokenFile).
 absl::StatusOr<CredentialsPtr> FromEnvironment();
 
 }  // namespace aim::auth

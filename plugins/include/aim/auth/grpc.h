@@ -1,0 +1,57 @@
+// Opt-in gRPC adapter: credentials as grpc::CallCredentials, and channels that carry them.
+// Every call on such a channel gets the credential headers as metadata (lowercase keys).
+#ifndef AIM_AUTH_GRPC_H_
+#define AIM_AUTH_GRPC_H_
+
+#include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "aim/auth/credentials.h"
+
+namespace aim::auth {
+
+// Call credentials that ask `credentials` for headers on every call, with the call's
+// service URL (e.g. "https://host:port/package.Service") as the target. A failure of the
+// source (expired JWT, missing token file) fails the call before anything is sent; gRPC
+// reports it as UNAVAILABLE with our (redacted) message.
+//
+// gRPC only sends these over a secure channel (TLS, or ALTS); on a plaintext channel the call
+// fails unless you use MakeGrpcChannel with GrpcChannelOptions::insecure_plaintext.
+//
+// The plugin declares IsBlocking(): gRPC runs it on its own thread pool, never on the
+// caller's thread or an event-engine poller. That is needed anyway because a non-blocking
+// plugin may return at most 4 metadata entries, and custom header sets can be larger.
+std::shared_ptr<grpc::CallCredentials> MakeGrpcCallCredentials(CredentialsPtr credentials);
+
+struct GrpcChannelOptions {
+  // TLS settings. Default: the system's (gRPC's) root certificates, no client certificate.
+  // Set pem_root_certs to trust a private CA; pem_private_key + pem_cert_chain for mTLS.
+  grpc::SslCredentialsOptions ssl;
+
+  // Default false: TLS. true: no TLS, and the credentials travel in cleartext - anyone on
+  // the path can read them. Only for a loopback or otherwise trusted network.
+  bool insecure_plaintext = false;
+
+  // Extra channel arguments (e.g. grpc::ChannelArguments::SetSslTargetNameOverride for
+  // tests). Default: none.
+  grpc::ChannelArguments arguments;
+};
+
+// Channel credentials (TLS, or plaintext only when opted in) composed with
+// MakeGrpcCallCredentials(credentials), for use with grpc::CreateCustomChannel.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeGrpcChannelCredentials(
+    CredentialsPtr credentials, const GrpcChannelOptions& options = {});
+
+// A channel to `target` ("host:port", or any gRPC target URI) carrying `credentials`.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeGrpcChannel(
+    const std::string& target, CredentialsPtr credentials,
+    const GrpcChannelOptions& options = {});
+
+}  // namespace aim::auth
+
+#endif  // AIM_AUTH_GRPC_H_
