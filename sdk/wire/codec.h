@@ -8,6 +8,7 @@
 #ifndef AIM_SDK_WIRE_CODEC_H_
 #define AIM_SDK_WIRE_CODEC_H_
 
+#include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +39,14 @@ enum class Framing {
   kArgs,
 };
 
+// Deepest path (number of keys) the codec encodes or decodes. Deeper trees are rejected so
+// that a hostile stream cannot build a Value whose recursive destructor overflows the stack.
+inline constexpr std::size_t kMaxPathDepth = 512;
+
+// Custom-object type names registered in Aim 3.29 (`aim.resource`, `aim.text`, `aim.image`,
+// ...). Aim's decoder raises KeyError for any other name, so both directions reject them.
+bool IsRegisteredObjectType(std::string_view type_name);
+
 // Key paths. A string key is its UTF-8 bytes then 0xFE; an int key is 0xFE, i64 big-endian,
 // 0xFE. Empty-string keys and invalid UTF-8 are rejected (Aim cannot decode them back).
 absl::Status AppendKey(const Key& key, std::string* out);
@@ -54,7 +63,8 @@ absl::StatusOr<std::vector<Record>> EncodeTree(const Value& value);
 // AppendTree into a fresh buffer with an empty prefix.
 absl::StatusOr<std::string> Pack(const Value& value, Framing framing = Framing::kStream);
 
-// Appends one framed record.
+// Appends one framed record. With Framing::kArgs `is_blob` must be false (Aim 3.18 cannot
+// send BLOBs in resource arguments); key and value must be shorter than 4 GiB.
 void AppendRecord(std::string_view key, std::string_view value, bool is_blob,
                   Framing framing, std::string* out);
 // Splits a framed stream into records; every length is bounds-checked.
@@ -63,13 +73,16 @@ absl::StatusOr<std::vector<Record>> Unpack(std::string_view data,
 
 // Scalar values: one type byte plus payload (None, bool, int, double, str, bytes, and the
 // 0x06 / 0x07 / 0x0F flags of lists, dicts and custom objects).
+// A BLOB appends its inner value's encoding (the record header carries the blob flag).
 absl::Status AppendScalar(const Value& value, std::string* out);
 // Decodes one record value. Container flags decode to an empty list / dict / object.
 absl::StatusOr<Value> DecodeScalar(std::string_view encoded);
 
 // Rebuilds a value from records (Aim's decode_tree), rejecting what Aim would mangle:
 // duplicate or out-of-order paths, children that do not follow their parent, list indexes
-// that would need unbounded padding. An empty record list is an error, as in Aim.
+// that would need unbounded padding (the total None padding may not exceed the number of
+// input bytes), negative list indexes, paths deeper than kMaxPathDepth, BLOBs of
+// containers. An empty record list is an error, as in Aim.
 absl::StatusOr<Value> DecodeTree(std::span<const Record> records);
 // Unpack + DecodeTree.
 absl::StatusOr<Value> UnpackTree(std::string_view data, Framing framing = Framing::kStream);

@@ -85,6 +85,7 @@ class Value {
   Dict& dict() { return std::get<Dict>(data_); }
   const std::string& object_type() const { return std::get<Object>(data_).type_name; }
   const Dict& object_items() const { return std::get<Object>(data_).items; }
+  Dict& object_items() { return std::get<Object>(data_).items; }
   const Value& blob_inner() const { return *std::get<Blob>(data_).inner; }
 
   // Structural identity: same kinds, same order, doubles compared by bit pattern (so NaN
