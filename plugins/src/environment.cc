@@ -74,7 +74,8 @@ absl::StatusOr<std::optional<CredentialsPtr>> CustomFromJson() {
   constexpr char kVariable[] = "AIM_CUSTOM_HEADERS";
   std::optional<std::string> text = Get(kVariable);
   if (!text) return std::nullopt;
-  nlohmann::json json = nlohmann::json::parse(*text, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  // ordered_json: headers are sent in the order the user wrote them.
+  nlohmann::ordered_json json = nlohmann::ordered_json::parse(*text, /*cb=*/nullptr, /*allow_exceptions=*/false);
   internal::Wipe(*text);
   if (json.is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat(
