@@ -5,7 +5,10 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/inotify.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,23 +96,32 @@ absl::StatusOr<std::string> CredentialsConf(const NginxOptions& o) {
   return conf + *check;
 }
 
-// A listening socket on 127.0.0.1, port chosen by the kernel, inheritable by nginx.
-absl::StatusOr<std::pair<int, int>> ListenOnEphemeralPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // no CLOEXEC: nginx inherits it
+// A port the kernel considers free right now. Another process may take it before nginx
+// binds it; Start() retries then.
+absl::StatusOr<int> PickFreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(fd, 511) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const int error = errno;
-    ::close(fd);
-    return absl::InternalError(absl::StrCat("listen on 127.0.0.1:0: ", std::strerror(error)));
-  }
-  return std::pair{fd, static_cast<int>(ntohs(addr.sin_port))};
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  const int error = errno;
+  ::close(fd);
+  if (!ok) return absl::InternalError(absl::StrCat("bind 127.0.0.1:0: ", std::strerror(error)));
+  return static_cast<int>(ntohs(addr.sin_port));
 }
+
+// Closes a file descriptor on scope exit.
+struct Fd {
+  explicit Fd(int fd) : fd(fd) {}
+  Fd(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int fd;
+};
 
 }  // namespace
 
@@ -127,20 +139,6 @@ absl::StatusOr<std::unique_ptr<NginxProxy>> NginxProxy::Start(const NginxOptions
   absl::StatusOr<std::string> credentials = CredentialsConf(options);
   if (!credentials.ok()) return credentials.status();
   if (absl::Status s = WriteFile(d.File("credentials.conf"), *credentials); !s.ok()) return s;
-
-  absl::StatusOr<std::pair<int, int>> listener = ListenOnEphemeralPort();
-  if (!listener.ok()) return listener.status();
-  const auto [listen_fd, port] = *listener;
-  proxy->port_ = port;
-
-  absl::StatusOr<std::string> site = Render(
-      "aim.conf.template",
-      {{"AIM_LISTEN", absl::StrCat("127.0.0.1:", port)},
-       {"AIM_SERVER_NAME", "localhost"},
-       {"AIM_UPSTREAM", absl::StrCat("127.0.0.1:", options.upstream_port)},
-       {"AIM_TLS_CERTIFICATE", proxy->pki_.server_cert_path},
-       {"AIM_TLS_CERTIFICATE_KEY", proxy->pki_.server_key_path},
-       {"AIM_CREDENTIALS_CONF", d.File("credentials.conf")}});
   // The main file is the harness's own: one foreground process, everything under the
   // temporary directory, then the operator's file included as is.
   const std::string main_conf = absl::StrCat(
@@ -153,54 +151,79 @@ absl::StatusOr<std::unique_ptr<NginxProxy>> NginxProxy::Start(const NginxOptions
       "    uwsgi_temp_path ", d.File("uwsgi"), ";\n"
       "    scgi_temp_path ", d.File("scgi"), ";\n"
       "    include ", d.File("aim.conf"), ";\n}\n");
-  absl::Status status = site.status();
-  if (status.ok()) status = WriteFile(d.File("aim.conf"), *site);
-  if (status.ok()) status = WriteFile(d.File("nginx.conf"), main_conf);
-  const int log = ::open(d.File("nginx.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (status.ok() && log < 0) status = absl::InternalError("cannot create nginx.log");
-  if (!status.ok()) {
-    ::close(listen_fd);
-    if (log >= 0) ::close(log);
-    return status;
-  }
+  if (absl::Status s = WriteFile(d.File("nginx.conf"), main_conf); !s.ok()) return s;
 
-  // nginx adopts listening sockets named in $NGINX ("fd;"), the mechanism of its binary
-  // upgrade; it matches them to `listen` by address.
-  const std::string inherit = absl::StrCat("NGINX=", listen_fd, ";");
-  const std::string prefix = d.path() + "/", conf = d.File("nginx.conf");
-  std::vector<char*> argv = {const_cast<char*>(kNginx), const_cast<char*>("-p"),
-                             const_cast<char*>(prefix.c_str()), const_cast<char*>("-c"),
-                             const_cast<char*>(conf.c_str()), const_cast<char*>("-e"),
-                             const_cast<char*>("stderr")};
-  std::vector<char*> envp = {const_cast<char*>(inherit.c_str()), nullptr};
-  auto spawn = [&](std::vector<char*> args) {
-    args.push_back(nullptr);
+  constexpr int kAttempts = 5;  // a port taken between PickFreePort and nginx's bind()
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<int> port = PickFreePort();
+    if (!port.ok()) return port.status();
+    absl::StatusOr<std::string> site = Render(
+        "aim.conf.template",
+        {{"AIM_LISTEN", absl::StrCat("127.0.0.1:", *port)},
+         {"AIM_SERVER_NAME", "localhost"},
+         {"AIM_UPSTREAM", absl::StrCat("127.0.0.1:", options.upstream_port)},
+         {"AIM_TLS_CERTIFICATE", proxy->pki_.server_cert_path},
+         {"AIM_TLS_CERTIFICATE_KEY", proxy->pki_.server_key_path},
+         {"AIM_CREDENTIALS_CONF", d.File("credentials.conf")}});
+    if (!site.ok()) return site.status();
+    if (absl::Status s = WriteFile(d.File("aim.conf"), *site); !s.ok()) return s;
+    ::unlink(d.File("nginx.pid").c_str());
+
+    // Readiness without polling: nginx writes its pid file after its listening sockets are
+    // bound and listening, so its creation (seen by inotify) means "connect now"; its exit
+    // (seen by a pidfd) means it failed.
+    Fd inotify(::inotify_init1(IN_CLOEXEC));
+    if (inotify.fd < 0 || ::inotify_add_watch(inotify.fd, d.path().c_str(), IN_CREATE) < 0) {
+      return absl::InternalError(absl::StrCat("inotify: ", std::strerror(errno)));
+    }
+    Fd log(::open(d.File("nginx.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (log.fd < 0) return absl::InternalError("cannot create nginx.log");
+    const std::string prefix = d.path() + "/", conf = d.File("nginx.conf");
+    std::vector<char*> argv = {const_cast<char*>(kNginx), const_cast<char*>("-p"),
+                               const_cast<char*>(prefix.c_str()), const_cast<char*>("-c"),
+                               const_cast<char*>(conf.c_str()), const_cast<char*>("-e"),
+                               const_cast<char*>("stderr"), nullptr};
+    char* envp[] = {nullptr};
     const pid_t pid = ::fork();
     if (pid == 0) {
-      ::dup2(log, STDOUT_FILENO);
-      ::dup2(log, STDERR_FILENO);
-      ::execve(kNginx, args.data(), envp.data());
+      ::dup2(log.fd, STDOUT_FILENO);
+      ::dup2(log.fd, STDERR_FILENO);
+      ::execve(kNginx, argv.data(), envp);
       ::_exit(127);
     }
-    return pid;
-  };
-  // `nginx -t` first, so that a configuration error is reported here with nginx's message
-  // rather than as a refused connection later.
-  std::vector<char*> test_argv = argv;
-  test_argv.push_back(const_cast<char*>("-t"));
-  int test_status = -1;
-  if (const pid_t test = spawn(test_argv); test > 0) {
-    while (::waitpid(test, &test_status, 0) < 0 && errno == EINTR) {
+    if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
+    proxy->pid_ = pid;
+    proxy->port_ = *port;
+    Fd exited(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (exited.fd < 0) return absl::InternalError(absl::StrCat("pidfd_open: ", std::strerror(errno)));
+
+    bool ready = false, dead = false;
+    while (!ready && !dead) {
+      pollfd fds[2] = {{inotify.fd, POLLIN, 0}, {exited.fd, POLLIN, 0}};
+      // The timeout only turns a hung nginx into an error instead of a hung test.
+      const int n = ::poll(fds, 2, 60'000);
+      if (n == 0) return absl::DeadlineExceededError("nginx did not start: " + proxy->Log());
+      if (n < 0 && errno == EINTR) continue;
+      if (fds[1].revents != 0) dead = true;
+      if (fds[0].revents != 0) {
+        alignas(inotify_event) char events[4096];
+        const ssize_t len = ::read(inotify.fd, events, sizeof(events));
+        for (ssize_t i = 0; i < len;) {
+          const auto* event = reinterpret_cast<const inotify_event*>(events + i);
+          if (event->len > 0 && std::strcmp(event->name, "nginx.pid") == 0) ready = true;
+          i += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+        }
+      }
+    }
+    if (ready && !dead) return proxy;
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    proxy->pid_ = -1;
+    const std::string nginx_log = proxy->Log();
+    if (attempt == kAttempts || !absl::StrContains(nginx_log, "Address already in use")) {
+      return absl::InternalError("nginx exited: " + nginx_log);
     }
   }
-  const pid_t pid = test_status == 0 ? spawn(argv) : -1;
-  ::close(log);
-  ::close(listen_fd);  // nginx has its own copy; connections queue in the backlog meanwhile
-  if (test_status != 0) {
-    return absl::InternalError(absl::StrCat("nginx -t failed: ", proxy->Log()));
-  }
-  proxy->pid_ = pid;
-  return proxy;
 }
 
 NginxProxy::~NginxProxy() {

@@ -39,8 +39,8 @@ inline constexpr char kNginxLoginUrl[] = "https://login.invalid/cdn-cgi/access/l
 
 class NginxProxy {
  public:
-  // Starts nginx and returns once it is accepting connections. The listening socket is made
-  // here (bound to port 0) and handed to nginx, so there is no port race and no polling.
+  // Starts nginx on a free ephemeral port (retrying if another process takes it first) and
+  // returns once it is listening. Errors carry nginx's own log.
   static absl::StatusOr<std::unique_ptr<NginxProxy>> Start(const NginxOptions& options);
 
   NginxProxy(const NginxProxy&) = delete;
