@@ -404,6 +404,8 @@ struct FakeAimRepo::State {
     } else if (type == "RunHeartbeat") {
       r->kind = Kind::kRunHeartbeat;
       if (auto e = require_str("get_run_heartbeat", "run_hash", &r->run_hash)) return *e;
+      // The server-side reporter's own `starting` check-in, then its first `progress` one.
+      CheckIn(r->run_hash, "starting", 0);
       CheckIn(r->run_hash, "progress", 30);
     } else {
       return AimError::KeyError(type);

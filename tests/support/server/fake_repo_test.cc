@@ -84,7 +84,8 @@ TEST_F(FakeAimRepoTest, SetItemReplacesTheWholeSubtree) {
   ASSERT_EQ(Write(meta, "__setitem__", {Path({"ab"}), 5}), std::nullopt);
   ASSERT_EQ(Write(meta, "__setitem__", {Path({"a"}), Value{{"z", "s"}}}), std::nullopt);
   std::vector<std::pair<std::string, std::string>> want = {
-      {"a\xfez\xfe", "\x04s"}, {"ab\xfe", std::string("\x02\x05\0\0\0\0\0\0\0", 9)}};
+      // Bytewise order: 'b' (0x62) sorts before the 0xFE sentinel.
+      {"ab\xfe", std::string("\x02\x05\0\0\0\0\0\0\0", 9)}, {"a\xfez\xfe", "\x04s"}};
   EXPECT_EQ(repo_.Records("meta", kHash), want);
 
   InstructionResult r = repo_.ReadInstruction(kClient, meta, "collect",
@@ -92,7 +93,7 @@ TEST_F(FakeAimRepoTest, SetItemReplacesTheWholeSubtree) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value, (Value{{"z", "s"}}));
   r = repo_.ReadInstruction(kClient, meta, "keys_eager", Value::MakeList({Path({})}));
-  EXPECT_EQ(r.value, Value::MakeList({"a", "ab"}));
+  EXPECT_EQ(r.value, Value::MakeList({"ab", "a"}));
   ASSERT_EQ(Write(meta, "__delitem__", {Path({"a"})}), std::nullopt);
   EXPECT_EQ(repo_.Records("meta", kHash).size(), 1u);
 }

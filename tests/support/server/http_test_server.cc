@@ -63,12 +63,13 @@ std::string StatusText(int status) {
   }
 }
 
-std::string Dump(const nlohmann::json& j) {
+std::string Dump(const nlohmann::ordered_json& j) {
   // Starlette's JSONResponse: compact separators, non-ASCII kept as UTF-8.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-nlohmann::json ErrorJson(const AimError& e) {
+// Key order as Aim's dict literal (ordered_json keeps insertion order).
+nlohmann::ordered_json ErrorJson(const AimError& e) {
   return {{"exception",
            {{"module_name", e.module_name},
             {"class_name", e.class_name},
@@ -434,7 +435,7 @@ struct HttpTestServer::Impl {
     return !(conn && absl::EqualsIgnoreCase(*conn, "close")) && req.version != "HTTP/1.0";
   }
 
-  bool RespondJson(Io& io, const HttpRequest& req, int status, const nlohmann::json& j) {
+  bool RespondJson(Io& io, const HttpRequest& req, int status, const nlohmann::ordered_json& j) {
     return Respond(io, req, status, Dump(j));
   }
 

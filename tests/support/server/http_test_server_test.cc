@@ -20,7 +20,7 @@ std::unique_ptr<HttpTestServer> StartServer(HttpTestServerOptions options = {}) 
   return s.ok() ? *std::move(s) : nullptr;
 }
 
-RawResponse Get(const HttpTestServer& s, std::string_view target) {
+RawResponse Get(const HttpTestServer& s, absl::string_view target) {
   RawClient c(s.port());
   EXPECT_TRUE(c.SendRequest("GET", target));
   auto r = c.ReadResponse();
@@ -28,7 +28,7 @@ RawResponse Get(const HttpTestServer& s, std::string_view target) {
   return r.value_or(RawResponse{});
 }
 
-RawResponse Post(const HttpTestServer& s, std::string_view target, std::string_view body) {
+RawResponse Post(const HttpTestServer& s, absl::string_view target, absl::string_view body) {
   RawClient c(s.port());
   EXPECT_TRUE(c.SendRequest("POST", target, body));
   auto r = c.ReadResponse();
@@ -38,7 +38,8 @@ RawResponse Post(const HttpTestServer& s, std::string_view target, std::string_v
 
 std::string B64(const Value& v) { return absl::Base64Escape(*wire::Pack(v)); }
 
-std::string GetResourceBody(std::string_view type, const Value& kwargs, std::string_view handler = "") {
+std::string GetResourceBody(absl::string_view type, const Value& kwargs,
+                            absl::string_view handler = "") {
   return absl::StrCat("{\"resource_handler\": \"", handler, "\", \"resource_type\": \"", type,
                       "\", \"args\": \"", B64(kwargs), "\"}");
 }
@@ -269,7 +270,10 @@ TEST_F(PingTest, ServerPingsAndClosesWhenPongsStop) {
   auto ping2 = c->WsRead(absl::Seconds(5));
   ASSERT_TRUE(ping2.has_value());
   EXPECT_EQ(ping2->opcode, 0x9);
-  auto close = c->WsRead(absl::Seconds(5));
+  std::optional<testing::RawFrame> close;
+  do {
+    close = c->WsRead(absl::Seconds(5));  // more pings may come before the timeout
+  } while (close.has_value() && close->opcode == 0x9);
   ASSERT_TRUE(close.has_value());
   EXPECT_EQ(close->opcode, 0x8);
   EXPECT_EQ(close->close_code(), 1011);

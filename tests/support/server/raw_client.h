@@ -32,7 +32,7 @@ struct RawResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;                 // de-chunked
   std::vector<std::string> chunks;  // chunk payloads as sent, when chunked
-  std::optional<std::string> Header(std::string_view name) const {
+  std::optional<std::string> Header(absl::string_view name) const {
     for (const auto& [k, v] : headers) {
       if (absl::EqualsIgnoreCase(k, name)) return v;
     }
@@ -81,13 +81,13 @@ class RawClient {
     return true;
   }
 
-  bool SendRequest(std::string_view method, std::string_view target, std::string_view body = "",
+  bool SendRequest(absl::string_view method, absl::string_view target, absl::string_view body = "",
                    const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     std::string req = absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     for (const auto& [k, v] : headers) absl::StrAppend(&req, k, ": ", v, "\r\n");
     if (method == "POST") absl::StrAppend(&req, "Content-Length: ", body.size(), "\r\n");
     absl::StrAppend(&req, "\r\n", body);
-    return Send(req);
+    return Send(std::string_view(req));
   }
 
   std::optional<RawResponse> ReadResponse(absl::Duration timeout = absl::Seconds(10)) {
@@ -140,7 +140,7 @@ class RawClient {
 
   // Sends the opening handshake and reads the answer (101 on success).
   std::optional<RawResponse> WsHandshake(
-      std::string_view target, const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+      absl::string_view target, const std::vector<std::pair<std::string, std::string>>& extra = {}) {
     std::vector<std::pair<std::string, std::string>> h = {
         {"Upgrade", "websocket"},
         {"Connection", "Upgrade"},
