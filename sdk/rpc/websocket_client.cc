@@ -21,7 +21,7 @@
 namespace aim::rpc::internal {
 namespace {
 
-constexpr absl::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65";
+constexpr absl::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 // An upgrade answer's head (status line + headers) larger than this is refused.
 constexpr std::size_t kMaxHandshakeHead = 16 * 1024;
 // Bytes read from the socket per Receive() call before frames are parsed again, so a
@@ -33,14 +33,6 @@ constexpr absl::Duration kCloseSendTimeout = absl::Seconds(1);
 absl::Status RandomBytes(unsigned char* out, int n) {
   if (RAND_bytes(out, n) != 1) return absl::InternalError("OpenSSL RAND_bytes failed");
   return absl::OkStatus();
-}
-
-std::string AcceptFor(absl::string_view key) {
-  const std::string input = absl::StrCat(key, kWebSocketGuid);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(input.data(), input.size(), md, &len, EVP_sha1(), nullptr) != 1) return "";
-  return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 // Whether a comma-separated header value contains `token` (case-insensitive).
@@ -59,6 +51,14 @@ int PollMillis(absl::Time deadline) {
 }
 
 }  // namespace
+
+std::string WebSocketAccept(std::string_view key) {
+  const std::string input = absl::StrCat(Av(key), kWebSocketGuid);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(input.data(), input.size(), md, &len, EVP_sha1(), nullptr) != 1) return "";
+  return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(md), len));
+}
 
 WebSocketConnection::WebSocketConnection(CURL* curl, int socket, std::size_t max_message_bytes)
     : curl_(curl), socket_(socket), reader_(max_message_bytes) {}
@@ -179,7 +179,7 @@ absl::Status WebSocketConnection::Handshake(const WebSocketOpenOptions& options,
   if (!absl::EqualsIgnoreCase(upgrade, "websocket") || !HasToken(connection, "upgrade")) {
     return absl::UnavailableError("101 answer without Upgrade: websocket / Connection: Upgrade");
   }
-  if (accept != AcceptFor(key)) {
+  if (accept.empty() || accept != WebSocketAccept(key)) {
     return absl::UnavailableError("101 answer with a wrong Sec-WebSocket-Accept");
   }
   if (!extensions.empty()) {

@@ -21,6 +21,9 @@
 
 namespace aim::rpc::internal {
 
+// The Sec-WebSocket-Accept value a server must answer to `key` (RFC 6455 4.2.2).
+std::string WebSocketAccept(std::string_view key);
+
 struct WebSocketOpenOptions {
   std::string connect_url;  // "http://host:port/" or "https://..." (what curl connects to)
   std::string host_header;  // the Host header, "host:port"

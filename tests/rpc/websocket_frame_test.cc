@@ -4,6 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/websocket_client.h"
 
 namespace aim::rpc::internal {
 namespace {
@@ -174,6 +175,17 @@ TEST(WsReaderTest, ServerSideReaderUnmasksClientFrames) {
   WsReader reader(100, /*expect_masked=*/true);
   reader.Append(EncodeFrame({true, WsOpcode::kBinary, "OK"}, kMask));
   EXPECT_EQ(NextOk(reader).payload, "OK");
+}
+
+}  // namespace
+}  // namespace aim::rpc::internal
+
+namespace aim::rpc::internal {
+namespace {
+
+TEST(WebSocketHandshakeTest, AcceptMatchesRfcExample) {
+  // RFC 6455 1.3.
+  EXPECT_EQ(WebSocketAccept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 
 }  // namespace
