@@ -1,6 +1,8 @@
 #include "aim/auth/grpc.h"
 
+#include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/support/client_interceptor.h>
 
 #include <map>
 #include <utility>
@@ -45,6 +47,26 @@ class HeadersPlugin final : public grpc::MetadataCredentialsPlugin {
   CredentialsPtr credentials_;
 };
 
+// Not an interceptor at all: gRPC creates the factory's interceptors for each call before it
+// applies the context's call credentials, which is exactly the moment to set them.
+class AttachCallCredentials final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit AttachCallCredentials(std::shared_ptr<grpc::CallCredentials> credentials)
+      : credentials_(std::move(credentials)) {}
+
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    // Credentials the caller set on this call's context win; they asked for them.
+    if (info->client_context()->credentials() == nullptr) {
+      info->client_context()->set_credentials(credentials_);
+    }
+    return nullptr;
+  }
+
+ private:
+  std::shared_ptr<grpc::CallCredentials> credentials_;
+};
+
 }  // namespace
 
 std::shared_ptr<grpc::CallCredentials> MakeGrpcCallCredentials(CredentialsPtr credentials) {
@@ -53,24 +75,12 @@ std::shared_ptr<grpc::CallCredentials> MakeGrpcCallCredentials(CredentialsPtr cr
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeGrpcChannelCredentials(
-    CredentialsPtr credentials, const GrpcChannelOptions& options) {
+    CredentialsPtr credentials, const grpc::SslCredentialsOptions& ssl) {
   if (credentials == nullptr) {
     return absl::InvalidArgumentError("MakeGrpcChannelCredentials: null credentials");
   }
-  std::shared_ptr<grpc::ChannelCredentials> channel;
-  std::shared_ptr<grpc::CallCredentials> call;
-  if (options.insecure_plaintext) {
-    channel = grpc::InsecureChannelCredentials();
-    // The experimental overload is the only way gRPC lets call credentials onto a
-    // plaintext channel; the caller opted in.
-    call = grpc::experimental::MetadataCredentialsFromPlugin(
-        std::make_unique<HeadersPlugin>(std::move(credentials)), GRPC_SECURITY_NONE);
-  } else {
-    channel = grpc::SslCredentials(options.ssl);
-    call = MakeGrpcCallCredentials(std::move(credentials));
-  }
-  std::shared_ptr<grpc::ChannelCredentials> composite =
-      grpc::CompositeChannelCredentials(channel, call);
+  std::shared_ptr<grpc::ChannelCredentials> composite = grpc::CompositeChannelCredentials(
+      grpc::SslCredentials(ssl), MakeGrpcCallCredentials(std::move(credentials)));
   if (composite == nullptr) {
     return absl::InternalError("grpc::CompositeChannelCredentials failed");
   }
@@ -79,10 +89,24 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeGrpcChannelCredent
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeGrpcChannel(
     const std::string& target, CredentialsPtr credentials, const GrpcChannelOptions& options) {
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> channel_credentials =
-      MakeGrpcChannelCredentials(std::move(credentials), options);
-  if (!channel_credentials.ok()) return channel_credentials.status();
-  return grpc::CreateCustomChannel(target, *channel_credentials, options.arguments);
+  if (credentials == nullptr) {
+    return absl::InvalidArgumentError("MakeGrpcChannel: null credentials");
+  }
+  if (!options.insecure_plaintext) {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> channel_credentials =
+        MakeGrpcChannelCredentials(std::move(credentials), options.ssl);
+    if (!channel_credentials.ok()) return channel_credentials.status();
+    return grpc::CreateCustomChannel(target, *channel_credentials, options.arguments);
+  }
+  // gRPC cannot compose call credentials with insecure channel credentials, so the call
+  // credentials - made with the experimental overload that lets them travel in plaintext,
+  // which the caller opted into - are attached to every call's context instead.
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
+  factories.push_back(std::make_unique<AttachCallCredentials>(
+      grpc::experimental::MetadataCredentialsFromPlugin(
+          std::make_unique<HeadersPlugin>(std::move(credentials)), GRPC_SECURITY_NONE)));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      target, grpc::InsecureChannelCredentials(), options.arguments, std::move(factories));
 }
 
 }  // namespace aim::auth

@@ -34,7 +34,8 @@ struct GrpcChannelOptions {
   grpc::SslCredentialsOptions ssl;
 
   // Default false: TLS. true: no TLS, and the credentials travel in cleartext - anyone on
-  // the path can read them. Only for a loopback or otherwise trusted network.
+  // the path can read them. Only for a loopback or otherwise trusted network. (Without this,
+  // gRPC itself refuses call credentials on a plaintext channel.)
   bool insecure_plaintext = false;
 
   // Extra channel arguments (e.g. grpc::ChannelArguments::SetSslTargetNameOverride for
@@ -42,12 +43,14 @@ struct GrpcChannelOptions {
   grpc::ChannelArguments arguments;
 };
 
-// Channel credentials (TLS, or plaintext only when opted in) composed with
-// MakeGrpcCallCredentials(credentials), for use with grpc::CreateCustomChannel.
+// TLS channel credentials composed with MakeGrpcCallCredentials(credentials), for use with
+// grpc::CreateCustomChannel when you build channels yourself.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeGrpcChannelCredentials(
-    CredentialsPtr credentials, const GrpcChannelOptions& options = {});
+    CredentialsPtr credentials, const grpc::SslCredentialsOptions& ssl = {});
 
-// A channel to `target` ("host:port", or any gRPC target URI) carrying `credentials`.
+// A channel to `target` ("host:port", or any gRPC target URI) carrying `credentials` on
+// every call: over TLS, or in plaintext only with options.insecure_plaintext. Calls whose
+// ClientContext already has call credentials keep those on a plaintext channel.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeGrpcChannel(
     const std::string& target, CredentialsPtr credentials,
     const GrpcChannelOptions& options = {});
