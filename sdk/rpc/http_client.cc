@@ -216,8 +216,11 @@ absl::Status HttpReplyError(const HttpReply& reply, std::string_view what,
                                              "the request (", answered);
     if (s >= 300 && s < 400) {
       const std::string host = UrlHost(reply.location);
-      absl::StrAppend(&message, ", redirect to ", host.empty() ? "a relative location" : host,
-                      ", as an authenticating proxy such as Cloudflare Access does for a "
+      absl::StrAppend(&message,
+                      reply.location.empty() ? ", a redirect without a Location header"
+                      : host.empty()         ? ", a redirect to a relative location"
+                                             : absl::StrCat(", a redirect to ", host),
+                      ", as an authenticating proxy such as Cloudflare Access answers a "
                       "missing or rejected credential");
     }
     absl::StrAppend(&message, "); credentials sent: ", Av(credentials));

@@ -320,6 +320,7 @@ class HttpTransport final : public Transport {
     absl::StatusOr<std::vector<std::string>> lines = CredentialLines(options_, ws_url);
     if (!lines.ok()) return lines.status();
     WebSocketOpenOptions open;
+    open.url = ws_url;
     open.connect_url =
         absl::StrCat(options_.server.scheme, "://", Authority(options_.server), "/");
     open.host_header = Authority(options_.server);

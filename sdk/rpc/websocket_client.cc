@@ -77,9 +77,7 @@ absl::StatusOr<std::unique_ptr<WebSocketConnection>> WebSocketConnection::Open(
   // Through an HTTP proxy (from the environment) a WebSocket needs a CONNECT tunnel.
   curl_easy_setopt(curl, CURLOPT_HTTPPROXYTUNNEL, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-  const std::string what = absl::StrCat("WebSocket upgrade ", options.connect_url,
-                                        Av(options.path).substr(std::min<std::size_t>(
-                                            1, options.path.size())));
+  const std::string what = absl::StrCat("WebSocket upgrade ", options.url);
   const CURLcode rc = curl_easy_perform(curl);
   if (rc != CURLE_OK) {
     absl::Status status = CurlError(rc, error, what);

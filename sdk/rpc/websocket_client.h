@@ -25,6 +25,7 @@ namespace aim::rpc::internal {
 std::string WebSocketAccept(std::string_view key);
 
 struct WebSocketOpenOptions {
+  std::string url;          // "ws://host:port/.../write-instruction/", for messages only
   std::string connect_url;  // "http://host:port/" or "https://..." (what curl connects to)
   std::string host_header;  // the Host header, "host:port"
   std::string path;         // request target, e.g. "/tracking/<uri>/write-instruction/"

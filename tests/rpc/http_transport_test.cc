@@ -2,6 +2,7 @@
 #include "rpc/http_transport.h"
 
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -238,6 +239,25 @@ TEST_F(HttpTransportTest, SilentServerDetectedByClientPings) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("keep-alive ping"));
   server_->SetAnswerPings(true);
   EXPECT_TRUE(t->WriteBatch(SetItemBatch(meta, "b", 2)).ok());
+}
+
+absl::Duration ProcessCpuTime() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return absl::DurationFromTimeval(ru.ru_utime) + absl::DurationFromTimeval(ru.ru_stime);
+}
+
+TEST_F(HttpTransportTest, IdleWebSocketDoesNotSpin) {
+  StartServer();
+  server_->SetSendPings(false);
+  auto t = Make(Options());
+  ASSERT_TRUE(t);
+  const std::string meta = MetaTree(*t);
+  ASSERT_TRUE(t->WriteBatch(SetItemBatch(meta, "a", 1)).ok());
+  const absl::Duration before = ProcessCpuTime();
+  absl::SleepFor(absl::Milliseconds(500));
+  // The keeper sleeps in poll(); a spinning loop would burn the whole half second.
+  EXPECT_LT(ProcessCpuTime() - before, absl::Milliseconds(100));
 }
 
 TEST_F(HttpTransportTest, AckTimeout) {
