@@ -12,6 +12,14 @@ namespace aim {
 
 Context::Context() : Context(Value::MakeDict()) {}
 
+Context::Context(std::initializer_list<std::pair<std::string_view, Value>> items)
+    : Context([&] {
+        Value::Dict dict;
+        dict.reserve(items.size());
+        for (const auto& [key, value] : items) dict.emplace_back(std::string(key), value);
+        return Value(std::move(dict));
+      }()) {}
+
 Context::Context(Value dict) : dict_(std::make_shared<const Value>(std::move(dict))) {
   if (dict_->kind() != Value::Kind::kDict) {
     status_ = absl::InvalidArgumentError("a context must be a dict, such as {{\"subset\", \"train\"}}");

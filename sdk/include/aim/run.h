@@ -18,11 +18,13 @@
 #define AIM_RUN_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -66,7 +68,9 @@ class Number {
 class Context {
  public:
   Context();
-  Context(Value dict);  // implicit, so `.context = {{"subset", "train"}}` reads naturally
+  // `Context train({{"subset", "train"}})`, also `.context = {{"subset", "train"}}`.
+  Context(std::initializer_list<std::pair<std::string_view, Value>> items);
+  explicit Context(Value dict);
 
   const Value& dict() const { return *dict_; }
   // Aim's id of this context; meaningful only when status() is OK.
