@@ -9,10 +9,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "rpc/string_view_compat.h"
+#include "wire/string_view_compat.h"
 #include "rpc/transport.h"
 
 namespace aim::rpc::internal {
+
+using ::aim::internal::Av;
 namespace {
 
 // Idle handles kept for reuse; more concurrent requests than this simply create and destroy

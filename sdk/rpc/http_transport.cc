@@ -26,7 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "aim/auth/http.h"
 #include "rpc/http_client.h"
-#include "rpc/string_view_compat.h"
+#include "wire/string_view_compat.h"
 #include "rpc/websocket_client.h"
 #include "rpc/websocket_frame.h"
 #include "wire/codec.h"
@@ -35,7 +35,7 @@ namespace aim::rpc {
 namespace {
 
 using internal::ConnectionSettings;
-using internal::Av;
+using ::aim::internal::Av;
 using internal::HttpClient;
 using internal::HttpReply;
 using internal::HttpReplyError;

@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "rpc/string_view_compat.h"
+#include "wire/string_view_compat.h"
 
 namespace aim::rpc {
 namespace {
@@ -28,12 +28,12 @@ bool IsPathChar(char c) {
 absl::StatusOr<ServerUrl> ParseServerUrl(std::string_view url) {
   ServerUrl out;
   std::string_view rest = url;
-  if (absl::StartsWithIgnoreCase(internal::Av(rest), "aim://")) {
+  if (absl::StartsWithIgnoreCase(::aim::internal::Av(rest), "aim://")) {
     rest.remove_prefix(6);
-  } else if (absl::StartsWithIgnoreCase(internal::Av(rest), "http://")) {
+  } else if (absl::StartsWithIgnoreCase(::aim::internal::Av(rest), "http://")) {
     out.scheme = "http";
     rest.remove_prefix(7);
-  } else if (absl::StartsWithIgnoreCase(internal::Av(rest), "https://")) {
+  } else if (absl::StartsWithIgnoreCase(::aim::internal::Av(rest), "https://")) {
     out.scheme = "https";
     rest.remove_prefix(8);
   } else {
@@ -52,7 +52,7 @@ absl::StatusOr<ServerUrl> ParseServerUrl(std::string_view url) {
   }
   std::string_view host;
   std::string_view port;
-  if (absl::StartsWith(internal::Av(authority), "[")) {
+  if (absl::StartsWith(::aim::internal::Av(authority), "[")) {
     const std::size_t close = authority.find(']');
     if (close == std::string_view::npos) {
       return absl::InvalidArgumentError("server URL has an unterminated IPv6 literal");
@@ -83,12 +83,12 @@ absl::StatusOr<ServerUrl> ParseServerUrl(std::string_view url) {
     }
   }
   if (host.empty()) return absl::InvalidArgumentError("server URL has no host");
-  out.host = absl::AsciiStrToLower(internal::Av(host));
+  out.host = absl::AsciiStrToLower(::aim::internal::Av(host));
   if (!port.empty()) {
     std::uint32_t p = 0;
     bool digits = true;
     for (char c : port) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
-    if (!digits || port.size() > 5 || !absl::SimpleAtoi(internal::Av(port), &p) || p == 0 || p > 65535) {
+    if (!digits || port.size() > 5 || !absl::SimpleAtoi(::aim::internal::Av(port), &p) || p == 0 || p > 65535) {
       return absl::InvalidArgumentError("server URL has an invalid port");
     }
     out.port = static_cast<std::uint16_t>(p);
@@ -99,7 +99,7 @@ absl::StatusOr<ServerUrl> ParseServerUrl(std::string_view url) {
     }
   }
   // Aim strips one trailing slash; a bare "/" is no base path at all.
-  if (absl::EndsWith(internal::Av(path), "/")) path.remove_suffix(1);
+  if (absl::EndsWith(::aim::internal::Av(path), "/")) path.remove_suffix(1);
   if (path.find("//") != std::string_view::npos) {
     return absl::InvalidArgumentError("server URL path has an empty segment");
   }
@@ -115,7 +115,7 @@ std::string Authority(const ServerUrl& url) {
 }
 
 std::string UrlPrefix(const ServerUrl& url, std::string_view scheme) {
-  return absl::StrCat(internal::Av(scheme), "://", Authority(url), url.base_path);
+  return absl::StrCat(::aim::internal::Av(scheme), "://", Authority(url), url.base_path);
 }
 
 }  // namespace aim::rpc

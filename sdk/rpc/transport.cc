@@ -4,7 +4,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "rpc/string_view_compat.h"
+#include "wire/string_view_compat.h"
 
 namespace aim::rpc {
 namespace {
@@ -25,7 +25,7 @@ absl::Status ServerError(const ServerException& e) {
 bool IsServerException(const absl::Status& status, std::string_view class_name) {
   if (status.code() != absl::StatusCode::kFailedPrecondition) return false;
   absl::optional<absl::Cord> payload = status.GetPayload(kServerExceptionPayload);
-  return payload.has_value() && *payload == internal::Av(class_name);
+  return payload.has_value() && *payload == ::aim::internal::Av(class_name);
 }
 
 }  // namespace aim::rpc

@@ -16,9 +16,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "rpc/string_view_compat.h"
+#include "wire/string_view_compat.h"
 
 namespace aim::rpc::internal {
+
+using ::aim::internal::Av;
 namespace {
 
 constexpr absl::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

@@ -7,14 +7,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "rpc/string_view_compat.h"
+#include "wire/string_view_compat.h"
 #include "rpc/transport.h"
 #include "wire/codec.h"
 
 namespace aim::tracking {
 namespace {
 
-using rpc::internal::Av;
+using ::aim::internal::Av;
 
 constexpr absl::Duration kFirstRetryDelay = absl::Milliseconds(20);
 constexpr absl::Duration kMaxRetryDelay = absl::Seconds(2);

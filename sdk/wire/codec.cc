@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "wire/string_view_compat.h"
 #include "wire/utf8.h"
 
 namespace aim::wire {
@@ -81,8 +82,7 @@ std::uint64_t GetU64be(const char* p) {
   return v;
 }
 
-// Debian's Abseil has its own string_view type.
-absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+using ::aim::internal::Av;
 
 absl::Status ErrorAt(std::size_t offset, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat("offset ", offset, ": ", problem));

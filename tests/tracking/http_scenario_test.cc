@@ -1,6 +1,7 @@
 // The recorded scenario through aim::Run and the HTTP + WebSocket transport into the test
 // server: what it stores must equal what the real Aim server stored for the Python client,
 // whatever write strategy the server's version selects.
+#include <ostream>
 #include <string>
 
 #include "aim/auth/credentials.h"
@@ -17,6 +18,8 @@ struct Strategy {
   const char* server_version;
   bool per_field_writes;
   bool typed_traces;  // the server's version has them (>= 3.26.1)
+
+  friend void PrintTo(const Strategy& s, std::ostream* os) { *os << s.name; }
 };
 
 class HttpScenarioTest : public ::testing::TestWithParam<Strategy> {};

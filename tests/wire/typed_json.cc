@@ -11,13 +11,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "wire/string_view_compat.h"
 
 namespace aim::test_vectors {
 namespace {
 
 using nlohmann::json;
 
-absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+using ::aim::internal::Av;
 
 absl::Status Bad(std::string_view what, const json& j) {
   return absl::InvalidArgumentError(

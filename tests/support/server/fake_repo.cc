@@ -21,8 +21,8 @@ namespace aim::test_server {
 using internal::PyJsonDumpsStrings;
 using internal::PyRepr;
 using internal::PyReprPath;
-using internal::Av;
-using internal::Sv;
+using ::aim::internal::Av;
+using ::aim::internal::Sv;
 
 AimError AimError::KeyError(std::string_view arg) {
   std::string a(arg);

@@ -31,8 +31,8 @@
 namespace aim::test_server {
 namespace {
 
-using internal::Av;
-using internal::Sv;
+using ::aim::internal::Av;
+using ::aim::internal::Sv;
 
 bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle) {
   return absl::StrContains(absl::AsciiStrToLower(Av(haystack)), absl::AsciiStrToLower(Av(needle)));

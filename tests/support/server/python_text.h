@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/strings/string_view.h"
+#include "wire/string_view_compat.h"
 #include "aim/value.h"
 
 namespace aim::test_server::internal {
@@ -21,9 +22,8 @@ std::string PyReprPath(std::span<const Key> path, bool was_list);
 std::string PyJsonDumpsStrings(std::span<const std::string> items);
 bool IsValidUtf8(std::string_view s);
 
-// Debian's Abseil is built with its own absl::string_view (not an alias of std::string_view).
-inline absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-inline std::string_view Sv(absl::string_view s) { return std::string_view(s.data(), s.size()); }
+using ::aim::internal::Av;
+using ::aim::internal::Sv;
 
 }  // namespace aim::test_server::internal
 
