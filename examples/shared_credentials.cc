@@ -3,8 +3,8 @@
 // re-read on rotation) in one place, and every transport sends the same headers.
 //
 //   export AIM_AUTH_TOKEN=...                       # or CF_ACCESS_CLIENT_ID/_SECRET, ...
-//   ./shared_credentials aim://aim.example.com:443 \
-//       --http https://api.example.com/health --grpc grpc.example.com:443
+//   ./shared_credentials aim://aim.example.com:443 --http https://api.example.com/health
+//       --grpc grpc.example.com:443   (all on one line)
 //
 // --http and --grpc are optional; without them only the Aim run is made.
 #include <curl/curl.h>

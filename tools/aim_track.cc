@@ -20,7 +20,7 @@ namespace {
 
 constexpr char kDefaultRepo[] = "aim://127.0.0.1:53800";
 
-constexpr char kUsage[] = R"(Usage: aim-track [options] [JSON ...]
+constexpr char kHelp[] = R"(Usage: aim-track [options] [JSON ...]
 
 Tracks into one Aim run: each JSON argument, or else each line of stdin, is one call:
   {"name":"loss","value":0.3,"step":5,"epoch":1,"context":{"subset":"train"}}
@@ -49,7 +49,7 @@ Exit codes: 0 all tracked; 1 some lines rejected; 2 bad arguments; 3 the run cou
 created; 4 tracked points could not be delivered (the SDK's message says why).
 )";
 
-enum Exit : int { kOk = 0, kRejected = 1, kUsage = 2, kCreate = 3, kDelivery = 4 };
+enum Exit : int { kOk = 0, kRejected = 1, kBadArguments = 2, kCreate = 3, kDelivery = 4 };
 
 // A "\r123456 lines, 2 rejected, 50000 lines/s" line on stderr, at most 4 times a second,
 // only when stderr is a terminal.
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
+      std::cout << kHelp;
       return kOk;
     } else if (arg == "--strict") {
       strict = true;
@@ -121,20 +121,20 @@ int main(int argc, char** argv) {
         options.protocol = aim::Protocol::kGrpc;
       } else {
         std::cerr << "aim-track: --protocol is auto, http or grpc\n";
-        return kUsage;
+        return kBadArguments;
       }
     } else if (auto v = FlagValue(argc, argv, &i, "--timeout")) {
       double seconds = 0;
       if (!absl::SimpleAtod(*v, &seconds) || seconds <= 0) {
         std::cerr << "aim-track: --timeout needs a positive number of seconds\n";
-        return kUsage;
+        return kBadArguments;
       }
       options.request_timeout = absl::Seconds(seconds);
     } else if (!arg.empty() && arg[0] == '{') {
       inline_lines.push_back(arg);
     } else {
       std::cerr << "aim-track: unknown argument " << arg << " (see --help)\n";
-      return kUsage;
+      return kBadArguments;
     }
   }
   const absl::Duration timeout = options.request_timeout;

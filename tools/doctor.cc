@@ -268,8 +268,8 @@ int CheckStatusAnswer(const Probe& p, const std::string& url, const std::string&
   }
   if (p.status / 100 == 3) {
     const bool login = absl::StrContains(p.location, "/cdn-cgi/access/login") ||
-                       absl::StrContainsIgnoreCase(p.location, "login") ||
-                       absl::StrContainsIgnoreCase(p.location, "auth");
+                       absl::StrContains(absl::AsciiStrToLower(p.location), "login") ||
+                       absl::StrContains(absl::AsciiStrToLower(p.location), "auth");
     return r.Fail(kExitLoginRedirect, step,
                   absl::StrCat(p.status, " redirect to ", p.location.empty() ? "?" : p.location,
                                login ? ": a LOGIN PAGE - most likely Cloudflare Access (an "
