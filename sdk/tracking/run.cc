@@ -1,8 +1,11 @@
 // aim::Run and aim::Context: the public face of the tracking engine (run_impl.h).
 #include "aim/run.h"
 
+#include <memory>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "tracking/client.h"
 #include "tracking/run_impl.h"
 #include "wire/codec.h"
@@ -20,21 +23,42 @@ Context::Context(std::initializer_list<std::pair<std::string_view, Value>> items
         return Value(std::move(dict));
       }()) {}
 
-Context::Context(Value dict) : dict_(std::make_shared<const Value>(std::move(dict))) {
-  if (dict_->kind() != Value::Kind::kDict) {
+namespace {
+
+// The process-wide table of context dicts, by id. Contexts are few (a handful per run) and
+// Track() copies them on every call, so they are interned once and never freed.
+const Value* Intern(std::int64_t id, Value dict) {
+  static absl::Mutex mu;
+  static auto* interned = new absl::flat_hash_map<std::int64_t, std::unique_ptr<const Value>>();
+  absl::MutexLock lock(&mu);
+  auto [it, inserted] = interned->try_emplace(id);
+  if (inserted) it->second = std::make_unique<const Value>(std::move(dict));
+  return it->second.get();
+}
+
+const Value* EmptyDict() {
+  static const Value* empty = new Value(Value::MakeDict());
+  return empty;
+}
+
+}  // namespace
+
+Context::Context(Value dict) : dict_(EmptyDict()) {
+  if (dict.kind() != Value::Kind::kDict) {
     status_ = absl::InvalidArgumentError("a context must be a dict, such as {{\"subset\", \"train\"}}");
     return;
   }
-  if (absl::StatusOr<std::string> encoded = wire::Pack(*dict_); !encoded.ok()) {
+  if (absl::StatusOr<std::string> encoded = wire::Pack(dict); !encoded.ok()) {
     status_ = encoded.status();
     return;
   }
-  absl::StatusOr<std::int64_t> id = wire::HashAuto(*dict_);
+  absl::StatusOr<std::int64_t> id = wire::HashAuto(dict);
   if (!id.ok()) {
     status_ = id.status();
     return;
   }
   id_ = *id;
+  dict_ = Intern(id_, std::move(dict));
 }
 
 absl::StatusOr<std::unique_ptr<Run>> Run::Create(RunOptions options) {

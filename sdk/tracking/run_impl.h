@@ -65,6 +65,8 @@ class RunImpl {
   absl::Status Enqueue(std::string handler, std::string method, Value args);
   SequenceInfo* FindOrAddSequence(std::int64_t ctx, std::string_view name,
                                   const Context& context);
+  // Waits until everything queued before the call is sent (or failed). Requires mu_.
+  bool WaitDrained(std::unique_lock<std::mutex>& lock, absl::Time deadline);
   void SenderLoop();
   absl::Status Send(const std::string& message, std::size_t points);
   void RecordError(const absl::Status& status);
@@ -88,6 +90,8 @@ class RunImpl {
   std::uint64_t done_ = 0;              // items the sender finished with (sent or failed)
   absl::Status write_error_;            // first write error since the last Flush
   absl::Status fatal_;                  // authentication refused: the run cannot continue
+  bool sender_idle_ = false;            // waiting for work: the first item must wake it
+  int drain_waiters_ = 0;               // Flush()/reads waiting: the sender must not linger
   bool closing_ = false;
   bool stop_sender_ = false;
   std::optional<absl::Time> give_up_at_;  // Close(): stop retrying after this

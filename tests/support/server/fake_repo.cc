@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "absl/container/btree_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -51,7 +52,9 @@ namespace {
 // (SPEC 7, rockscontainer `_put_blob`). An empty value is never a valid encoded value.
 constexpr std::string_view kBlobPrefix = "BLOBS\xfe";
 
-using Container = std::map<std::string, std::string, std::less<>>;
+// B-tree: a big run holds millions of keys with long shared prefixes; fewer, denser nodes
+// than std::map make every search cheaper.
+using Container = absl::btree_map<std::string, std::string, std::less<>>;
 
 AimError TypeError(absl::string_view text) {
   return AimError::Simple("builtins", "TypeError", Sv(text));
@@ -232,22 +235,29 @@ struct FakeAimRepo::State {
   ServerCounters counters ABSL_GUARDED_BY(mu);
 
   // ---- storage primitives (rockscontainer semantics) ----
-  static void DeleteRange(Container& c, std::string_view begin) {
-    std::string end(begin);
-    end += '\xff';
-    c.erase(c.lower_bound(begin), c.lower_bound(end));
+  // Deletes the key range [begin, begin + 0xFF) and returns where it was: the insertion hint
+  // for what replaces it. One tree search for the common case (no BLOBs); keys of a big run
+  // share long prefixes, so every search costs many long compares.
+  static Container::iterator DeleteRange(Container& c, std::string_view begin) {
+    auto it = c.lower_bound(begin);
+    // Past `begin`, a key is in the range exactly when it starts with `begin`: the next byte
+    // of an encoded path is never 0xFF.
+    while (it != c.end() && absl::StartsWith(it->first, Av(begin))) it = c.erase(it);
     const std::string blob_begin = absl::StrCat(Av(kBlobPrefix), Av(begin));
-    const std::string blob_end = absl::StrCat(Av(kBlobPrefix), end);
-    c.erase(c.lower_bound(blob_begin), c.lower_bound(blob_end));
-  }
-  static void Put(Container& c, const std::string& key, std::string value, bool is_blob) {
-    if (is_blob) {
-      c[key] = std::string();
-      c[absl::StrCat(Av(kBlobPrefix), key)] = std::move(value);
-    } else {
-      c[key] = std::move(value);
-      c.erase(absl::StrCat(Av(kBlobPrefix), key));
+    for (auto b = c.lower_bound(blob_begin);
+         b != c.end() && absl::StartsWith(b->first, blob_begin);) {
+      b = c.erase(b);
     }
+    return it;
+  }
+  static Container::iterator Put(Container& c, Container::iterator hint, std::string key,
+                                 std::string value, bool is_blob) {
+    if (!is_blob) {
+      c.erase(absl::StrCat(Av(kBlobPrefix), key));
+      return std::next(c.insert_or_assign(hint, std::move(key), std::move(value)));
+    }
+    c[absl::StrCat(Av(kBlobPrefix), key)] = std::move(value);
+    return std::next(c.insert_or_assign(hint, std::move(key), std::string()));
   }
   // Records under `prefix` with the prefix stripped, BLOBs resolved.
   static std::vector<wire::Record> Items(const Container& c, std::string_view prefix) {
@@ -275,9 +285,9 @@ struct FakeAimRepo::State {
     absl::StatusOr<std::vector<wire::Record>> records = wire::EncodeTree(value);
     if (!records.ok()) return TypeError(records.status().message());
     Container& c = containers[r.container];
-    DeleteRange(c, prefix);
+    auto hint = DeleteRange(c, prefix);
     for (wire::Record& rec : *records) {
-      Put(c, absl::StrCat(prefix, rec.key), std::move(rec.value), rec.is_blob);
+      hint = Put(c, hint, absl::StrCat(prefix, rec.key), std::move(rec.value), rec.is_blob);
     }
     return std::nullopt;
   }
@@ -602,7 +612,7 @@ struct FakeAimRepo::State {
       if (auto* e = std::get_if<AimError>(&path)) return fail(*e);
       Container& c = containers[r.container];
       if (method == "make_array") {
-        Put(c, std::get<PathArg>(path).encoded, std::string("\x06", 1), false);
+        Put(c, c.end(), std::get<PathArg>(path).encoded, std::string("\x06", 1), false);
       } else {
         DeleteRange(c, std::get<PathArg>(path).encoded);
       }
