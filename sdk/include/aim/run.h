@@ -94,10 +94,24 @@ struct TrackOptions {
 };
 
 // Which wire protocol to speak.
+//
+// kAuto first tries HTTP as for kHttp (the `/status/` scheme probe, then get-version): an
+// Aim >= 3.19 answer, or a proxy refusing the credentials (401/403), settles it. Otherwise
+// (no answer, 404 = "older than 3.19", a reply that is not Aim's) it asks gRPC's standard
+// health service - over TLS with the credentials, then plaintext without them, unless the
+// URL scheme or `scheme` fixed that - and speaks gRPC if any gRPC server answers. When
+// neither answers, Run::Create fails (kUnavailable, or kDeadlineExceeded after a timeout)
+// naming both attempts. Against a host that drops packets that takes several
+// request_timeouts: name the protocol to avoid it.
+//
+// gRPC and TLS: "https" (URL or Scheme::kHttps) means TLS with `tls.ca_file` / client
+// certificate; "http" means plaintext, where credentials are sent only to a loopback host
+// or with allow_insecure_credentials. gRPC always verifies certificates: `tls.verify =
+// false` is refused. A URL without a port means `aim server`'s default, 53800.
 enum class Protocol {
-  kAuto,  // ask the server: HTTP + WebSocket if it answers /status/, else gRPC
+  kAuto,  // ask the server: HTTP + WebSocket if it answers as Aim >= 3.19, else gRPC
   kHttp,  // Aim >= 3.19
-  kGrpc,  // Aim 3.4 - 3.18
+  kGrpc,  // Aim 3.15.2 - 3.18 (RemoteRouterService; older gRPC servers are refused)
 };
 
 // Whether the server should be reached over TLS, for the HTTP protocol.
