@@ -63,8 +63,9 @@ class Number {
 };
 
 // A metric context such as {"subset": "train"}: a dict of plain values. Its Aim id (the
-// hash of the dict) is computed once, here, so build contexts once and reuse them; copies
-// are cheap. The default context is the empty dict.
+// hash of the dict) is computed once, at construction, so build contexts once and reuse them.
+// Copies are as cheap as copying two words: the dict itself is kept, once per distinct
+// context, for the life of the process (as Aim's Python client keeps its contexts).
 class Context {
  public:
   Context();
@@ -79,7 +80,7 @@ class Context {
   const absl::Status& status() const { return status_; }
 
  private:
-  std::shared_ptr<const Value> dict_;
+  const Value* dict_;  // interned: never freed, shared by every equal context
   std::int64_t id_ = 0;
   absl::Status status_;
 };
