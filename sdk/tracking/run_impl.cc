@@ -334,8 +334,8 @@ absl::Status RunImpl::ReadProperty(std::string_view method, Value arg) {
 }
 
 absl::StatusOr<Value> RunImpl::Read(std::string_view handler, std::string_view method,
-                                    Value args) {
-  const absl::Time deadline = absl::Now() + request_timeout_;
+                                    Value args, absl::Time until) {
+  const absl::Time deadline = std::min(absl::Now() + request_timeout_, until);
   // A read must never overtake queued writes (SPEC 2.5).
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -494,8 +494,10 @@ absl::Status RunImpl::Close(absl::Duration timeout) {
   space_cv_.notify_all();
   result.Update(Flush(std::max(deadline - absl::Now(), absl::ZeroDuration())));
   if (fatal_.ok()) {
-    result.Update(Read(handlers_.heartbeat, "stop", Value::MakeList()).status());
-    result.Update(Read(handlers_.lock, "release", Value::MakeList({false})).status());
+    // Within Close()'s deadline: against a server that is down, each read would otherwise
+    // retry for a whole request_timeout.
+    result.Update(Read(handlers_.heartbeat, "stop", Value::MakeList(), deadline).status());
+    result.Update(Read(handlers_.lock, "release", Value::MakeList({false}), deadline).status());
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -61,7 +61,9 @@ class RunImpl {
   RunImpl(std::shared_ptr<Client> client, const RunOptions& options, std::string hash);
   absl::Status Start(const RunOptions& options, bool resume);
   absl::Status RestoreSequences();
-  absl::StatusOr<Value> Read(std::string_view handler, std::string_view method, Value args);
+  // Gives up after request_timeout, or at `until` if that is sooner (Close()'s deadline).
+  absl::StatusOr<Value> Read(std::string_view handler, std::string_view method, Value args,
+                             absl::Time until = absl::InfiniteFuture());
   absl::Status Enqueue(std::string handler, std::string method, Value args);
   SequenceInfo* FindOrAddSequence(std::int64_t ctx, std::string_view name,
                                   const Context& context);
