@@ -509,9 +509,11 @@ absl::Status RunImpl::Close(absl::Duration timeout) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stats_.points_failed > 0) {
-      result.Update(absl::DataLossError(absl::StrCat(
+      // What was lost is the news; the first failure (often a Flush timeout) is the reason.
+      result = absl::DataLossError(absl::StrCat(
           "Close: ", stats_.points_failed, " of ", stats_.points_tracked,
-          " tracked points were not delivered")));
+          " tracked points were not delivered",
+          result.ok() ? "" : absl::StrCat(" (", result.message(), ")")));
     }
   }
   for (const std::string* handler : {&handlers_.props, &handlers_.seqs, &handlers_.heartbeat,
