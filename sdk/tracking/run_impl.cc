@@ -371,6 +371,14 @@ void RunImpl::RecordError(const absl::Status& status) {
 absl::Status RunImpl::Send(const std::string& message, std::size_t points) {
   absl::Duration delay = kFirstRetryDelay;
   bool recreated_after_unknown_handler = false;
+  {
+    // Past Close()'s deadline nothing more is sent, even to a server that answers (slowly):
+    // the rest of the queue is counted as not delivered and Close() returns in time.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (give_up_at_.has_value() && absl::Now() >= *give_up_at_) {
+      return absl::DeadlineExceededError("Close: timed out before this batch was sent");
+    }
+  }
   for (;;) {
     const std::uint64_t generation = client_->generation();
     absl::Status s = client_->Write(message);
