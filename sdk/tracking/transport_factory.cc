@@ -1,5 +1,8 @@
 #include "tracking/transport_factory.h"
 
+#include <mutex>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -70,13 +73,56 @@ absl::StatusOr<rpc::GrpcTransportOptions> GrpcOptions(const RunOptions& options,
   return grpc;
 }
 
-// gRPC with the TLS choice made: by the URL or Scheme, else by a health check (TLS first).
-absl::StatusOr<std::unique_ptr<rpc::Transport>> MakeGrpc(rpc::GrpcTransportOptions grpc) {
-  absl::StatusOr<rpc::ServerUrl> detected = rpc::DetectGrpcServer(grpc);
-  if (!detected.ok()) return detected.status();
-  grpc.server = *std::move(detected);
+// gRPC with the TLS choice made by the URL or Scheme, else by a health check (TLS first).
+// `probe`: check that a gRPC server answers even when the scheme is known.
+absl::StatusOr<std::unique_ptr<rpc::Transport>> MakeGrpc(rpc::GrpcTransportOptions grpc,
+                                                         bool probe) {
+  if (probe || grpc.server.scheme.empty()) {
+    absl::StatusOr<rpc::ServerUrl> detected = rpc::DetectGrpcServer(grpc);
+    if (!detected.ok()) return detected.status();
+    grpc.server = *std::move(detected);
+  }
   return rpc::MakeGrpcTransport(std::move(grpc));
 }
+
+// The transport kAuto settled on, answering the engine's first GetVersion() with the
+// probe's answer instead of asking the server twice.
+class ProbedTransport final : public rpc::Transport {
+ public:
+  ProbedTransport(std::unique_ptr<rpc::Transport> inner, std::string version)
+      : inner_(std::move(inner)), version_(std::move(version)) {}
+
+  absl::Status Connect() override { return inner_->Connect(); }
+  absl::Status Reconnect() override { return inner_->Reconnect(); }
+  absl::Status Disconnect() override { return inner_->Disconnect(); }
+  absl::Status Heartbeat() override { return inner_->Heartbeat(); }
+  absl::StatusOr<std::string> GetVersion() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!version_.empty()) return std::exchange(version_, "");
+    }
+    return inner_->GetVersion();
+  }
+  absl::StatusOr<std::string> GetResource(std::string_view resource_type, const Value& kwargs,
+                                          std::string_view handler) override {
+    return inner_->GetResource(resource_type, kwargs, handler);
+  }
+  absl::Status ReleaseResource(std::string_view handler) override {
+    return inner_->ReleaseResource(handler);
+  }
+  absl::StatusOr<Value> ReadInstruction(std::string_view handler, std::string_view method,
+                                        const Value& args) override {
+    return inner_->ReadInstruction(handler, method, args);
+  }
+  absl::Status WriteBatch(std::string_view message) override {
+    return inner_->WriteBatch(message);
+  }
+
+ private:
+  const std::unique_ptr<rpc::Transport> inner_;
+  std::mutex mu_;
+  std::string version_;  // until the first GetVersion()
+};
 
 absl::StatusOr<std::unique_ptr<rpc::Transport>> MakeHttp(rpc::HttpTransportOptions http,
                                                          Scheme scheme) {
@@ -111,7 +157,7 @@ absl::StatusOr<std::unique_ptr<rpc::Transport>> MakeTransport(const RunOptions& 
       absl::StatusOr<rpc::GrpcTransportOptions> grpc =
           GrpcOptions(options, *std::move(url), std::move(credentials), std::move(client_uri));
       if (!grpc.ok()) return grpc.status();
-      return MakeGrpc(*std::move(grpc));
+      return MakeGrpc(*std::move(grpc), /*probe=*/false);
     }
     case Protocol::kAuto:
       break;
@@ -121,7 +167,10 @@ absl::StatusOr<std::unique_ptr<rpc::Transport>> MakeTransport(const RunOptions& 
       MakeHttp(HttpOptions(options, *url, credentials, client_uri), options.scheme);
   if (!http.ok()) return http.status();
   absl::StatusOr<std::string> version = (*http)->GetVersion();
-  if (version.ok() && *version != "<3.19.0") return http;
+  if (version.ok() && *version != "<3.19.0") {
+    return std::unique_ptr<rpc::Transport>(
+        std::make_unique<ProbedTransport>(*std::move(http), *std::move(version)));
+  }
   if (IsAuthFailure(version.status())) return version.status();
   const std::string http_outcome =
       version.ok() ? "no Aim >= 3.19 HTTP API" : std::string(version.status().message());
@@ -129,7 +178,8 @@ absl::StatusOr<std::unique_ptr<rpc::Transport>> MakeTransport(const RunOptions& 
   absl::StatusOr<rpc::GrpcTransportOptions> grpc =
       GrpcOptions(options, *std::move(url), std::move(credentials), std::move(client_uri));
   if (!grpc.ok()) return grpc.status();
-  absl::StatusOr<std::unique_ptr<rpc::Transport>> transport = MakeGrpc(*std::move(grpc));
+  absl::StatusOr<std::unique_ptr<rpc::Transport>> transport =
+      MakeGrpc(*std::move(grpc), /*probe=*/true);
   if (transport.ok() || transport.status().code() == absl::StatusCode::kInvalidArgument ||
       transport.status().code() == absl::StatusCode::kFailedPrecondition) {
     return transport;
