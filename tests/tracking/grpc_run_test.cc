@@ -257,5 +257,45 @@ TEST_F(GrpcAuthTest, WrongCredentialsFailCleanlyWithoutTheSecret) {
   EXPECT_THAT(std::string(run.status().message()), Not(HasSubstr("wrong-t0ken-value")));
 }
 
+TEST(GrpcMutualTls, ClientCertificateFromTlsOptions) {
+  absl::StatusOr<testing::TempDir> dir = testing::TempDir::Create();
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  absl::StatusOr<testing::TestPki> pki = testing::MakeTestPki(dir->path());
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  // A client certificate from the same test CA (MakeTestPki leaves its key in ca.key).
+  const std::string openssl = "/usr/bin/openssl", log = dir->File("client.log");
+  const std::string key = dir->File("client.key"), csr = dir->File("client.csr"),
+                    cert = dir->File("client.pem"), ext = dir->File("client.ext");
+  ASSERT_TRUE(testing::WriteFile(ext, "extendedKeyUsage=clientAuth\n").ok());
+  ASSERT_TRUE(testing::RunCommand({openssl, "req", "-new", "-newkey", "ec", "-pkeyopt",
+                                   "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out",
+                                   csr, "-subj", "/CN=aim-cpp test client"},
+                                  log)
+                  .ok());
+  ASSERT_TRUE(testing::RunCommand({openssl, "x509", "-req", "-in", csr, "-CA", pki->ca_cert_path,
+                                   "-CAkey", dir->File("ca.key"), "-set_serial", "3", "-days",
+                                   "2", "-extfile", ext, "-out", cert},
+                                  log)
+                  .ok());
+  auto server = MustStart({.tls_cert_chain = pki->server_cert_pem,
+                           .tls_private_key = pki->server_key_pem,
+                           .tls_client_ca = pki->ca_cert_pem});
+  ASSERT_NE(server, nullptr);
+  RunOptions options{.repo = server->aim_url(),
+                     .credentials = auth::NoCredentials(),
+                     .tls = {.ca_file = pki->ca_cert_path, .cert_file = cert, .key_file = key},
+                     .protocol = Protocol::kGrpc,
+                     .scheme = Scheme::kHttps};
+  absl::StatusOr<std::string> hash = scenario::RunBasicScenario(options);
+  ASSERT_TRUE(hash.ok()) << hash.status();
+  EXPECT_EQ(scenario::DiffFromGolden(server->repo(), *hash, /*typed_traces=*/false), "");
+
+  options.tls.cert_file.clear();
+  options.tls.key_file.clear();
+  options.request_timeout = absl::Seconds(5);
+  auto refused = Run::Create(options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+}
+
 }  // namespace
 }  // namespace aim

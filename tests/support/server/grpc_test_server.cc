@@ -350,6 +350,11 @@ struct GrpcTestServer::Impl {
     if (options.tls_cert_chain.empty()) return grpc::InsecureServerCredentials();
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({options.tls_private_key, options.tls_cert_chain});
+    if (!options.tls_client_ca.empty()) {
+      ssl.pem_root_certs = options.tls_client_ca;
+      ssl.client_certificate_request =
+          GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
     std::shared_ptr<grpc::ServerCredentials> credentials = grpc::SslServerCredentials(ssl);
     if (!options.required_metadata.empty()) {
       credentials->SetAuthMetadataProcessor(
@@ -427,8 +432,9 @@ absl::StatusOr<std::unique_ptr<GrpcTestServer>> GrpcTestServer::Start(
   if (options.workers < 0 || options.route_to < 0 || options.route_to > options.workers) {
     return absl::InvalidArgumentError("route_to must name one of the workers");
   }
-  if (!options.required_metadata.empty() && options.tls_cert_chain.empty()) {
-    return absl::InvalidArgumentError("required_metadata needs TLS");
+  if ((!options.required_metadata.empty() || !options.tls_client_ca.empty()) &&
+      options.tls_cert_chain.empty()) {
+    return absl::InvalidArgumentError("required_metadata and tls_client_ca need TLS");
   }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);

@@ -38,6 +38,9 @@ struct GrpcTestServerOptions {
   // TLS: the server's PEM certificate chain and key. Empty (default): plaintext.
   std::string tls_cert_chain;
   std::string tls_private_key;
+  // With TLS: PEM CA that client certificates must chain to; a client without one is refused
+  // in the handshake (mutual TLS). Empty (default): no client certificate asked for.
+  std::string tls_client_ca;
   // With TLS: every call must carry all entries of one of these sets (keys lowercase);
   // missing credential keys -> UNAUTHENTICATED, wrong values -> PERMISSION_DENIED. Empty
   // (default): no check.
