@@ -281,13 +281,17 @@ struct FakeAimRepo::State {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto path = ToPathArg(path_value);
     if (auto* e = std::get_if<AimError>(&path)) return *e;
-    const std::string& prefix = std::get<PathArg>(path).encoded;
+    return SetEncoded(containers[r.container], std::get<PathArg>(path).encoded, value);
+  }
+
+  // TreeView.set at an already encoded path: delete the subtree, write the value's records.
+  static std::optional<AimError> SetEncoded(Container& c, std::string_view prefix,
+                                            const Value& value) {
     absl::StatusOr<std::vector<wire::Record>> records = wire::EncodeTree(value);
     if (!records.ok()) return TypeError(records.status().message());
-    Container& c = containers[r.container];
     auto hint = DeleteRange(c, prefix);
     for (wire::Record& rec : *records) {
-      hint = Put(c, hint, absl::StrCat(prefix, rec.key), std::move(rec.value), rec.is_blob);
+      hint = Put(c, hint, absl::StrCat(Av(prefix), rec.key), std::move(rec.value), rec.is_blob);
     }
     return std::nullopt;
   }
@@ -593,14 +597,20 @@ struct FakeAimRepo::State {
       auto base = ToPathArg(args[0]);
       if (auto* e = std::get_if<AimError>(&base)) return fail(*e);
       if (args[1].kind() != Value::Kind::kList) return fail(TypeError("values must be a list"));
+      // Aim: for key, value in values: self.set(path + (key,), value)
+      Container& c = containers[r.container];
+      std::string prefix;
       for (const Value& pair : args[1].list()) {
         if (pair.kind() != Value::Kind::kList || pair.list().size() != 2) {
           return fail(ValueError("update() expects (key, value) pairs"));
         }
-        Value::List full;
-        for (const Key& k : std::get<PathArg>(base).path) full.push_back(KeyToValue(k));
-        full.push_back(pair.list()[0]);
-        if (auto e = SetTree(r, Value::MakeList(std::move(full)), pair.list()[1])) return fail(*e);
+        std::optional<Key> key = ValueToKey(pair.list()[0]);
+        if (!key) return fail(ValueError("Unsupported key type: " + pair.list()[0].DebugString()));
+        prefix = std::get<PathArg>(base).encoded;
+        if (absl::Status s = wire::AppendKey(*key, &prefix); !s.ok()) {
+          return fail(ValueError(s.message()));
+        }
+        if (auto e = SetEncoded(c, prefix, pair.list()[1])) return fail(*e);
       }
       return {};
     }
