@@ -346,12 +346,20 @@ absl::StatusOr<Value> RunImpl::Read(std::string_view handler, std::string_view m
     if (!fatal_.ok()) return fatal_;
   }
   absl::Duration delay = kFirstRetryDelay;
+  bool recreated_after_unknown_handler = false;
   for (;;) {
     const std::uint64_t generation = client_->generation();
     absl::StatusOr<Value> result = client_->Read(handler, method, args);
-    if (result.ok() || !IsConnectionLoss(result.status()) || absl::Now() + delay > deadline) {
+    // The server forgot our handlers (restarted while we were idle, or a dead-client cleanup):
+    // the method did not run, so re-create the resources and retry once, as Send() does.
+    const bool lost_handlers =
+        !result.ok() && !recreated_after_unknown_handler &&
+        rpc::IsServerException(result.status(), "UnauthorizedRequestError");
+    if (result.ok() || (!IsConnectionLoss(result.status()) && !lost_handlers) ||
+        absl::Now() + delay > deadline) {
       return result;
     }
+    recreated_after_unknown_handler |= lost_handlers;
     absl::SleepFor(delay);
     delay = std::min(delay * 2, kMaxRetryDelay);
     if (absl::Status s = client_->Recover(generation); IsAuthFailure(s)) return s;
