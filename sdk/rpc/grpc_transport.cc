@@ -41,6 +41,8 @@ constexpr char kProtocolVersion[] = "0.1";
 // Server-provided text (error messages, exception args) is cut to this length.
 constexpr std::size_t kMaxServerText = 1024;
 constexpr std::size_t kMaxHandlerBytes = 256;
+// Upper bound of what a WriteInstructionsRequest / InstructionRequest adds around a record.
+constexpr std::size_t kMessageOverheadBytes = 128;
 // gRPC's default reconnect backoff grows to 120 s, which would keep a restarted server
 // unreachable long after it is back; the tracking engine has its own retry policy.
 constexpr int kMaxReconnectBackoffMs = 2000;
@@ -111,8 +113,8 @@ absl::StatusOr<std::vector<std::string>> SplitRecords(std::string_view packed,
   for (const wire::Record& r : *records) {
     std::string& m = messages.emplace_back();
     wire::AppendRecord(r.key, r.value, r.is_blob, wire::Framing::kStream, &m);
-    // The message around the record adds a few bytes of protobuf framing.
-    if (m.size() + 64 > max_message_bytes) {
+    // The message around the record adds the version, the client URI and field headers.
+    if (m.size() + kMessageOverheadBytes > max_message_bytes) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "a record of ", m.size(), " bytes does not fit in one gRPC message (limit ",
           max_message_bytes, " bytes; the server's __AIM_RT_MAX_MESSAGE_SIZE__ must allow it too)"));
@@ -550,7 +552,7 @@ absl::Status HealthCheck(GrpcTransportOptions probe, const char* scheme) {
     // As the HTTP scheme probe: never credentials in cleartext just to look.
     probe.credentials = aim::auth::NoCredentials();
   }
-  probe.client_uri = "probe";
+  if (probe.client_uri.empty()) probe.client_uri = "probe";
   if (absl::Status s = ValidateOptions(probe); !s.ok()) return s;
   GrpcTransport transport(std::move(probe));
   if (absl::Status s = transport.Init(); !s.ok()) return s;
