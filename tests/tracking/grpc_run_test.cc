@@ -133,6 +133,22 @@ TEST(GrpcRun, ServerRestartMidRunLosesNothing) {
   EXPECT_FALSE(server->repo().IsLocked(hash));
 }
 
+TEST(GrpcRun, RestartWithWorkersKeepsTheRunOnItsWorker) {
+  auto server = MustStart({.workers = 2, .route_to = 2});
+  ASSERT_NE(server, nullptr);
+  auto run = Run::Create(GrpcOptions(*server));
+  ASSERT_TRUE(run.ok()) << run.status();
+  const std::string hash = (*run)->hash();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*run)->Track(i, "loss").ok());
+  ASSERT_TRUE((*run)->Flush().ok());
+  ASSERT_TRUE(server->Restart().ok());
+  for (int i = 20; i < 40; ++i) ASSERT_TRUE((*run)->Track(i, "loss").ok());
+  ASSERT_TRUE((*run)->Close().ok());
+  EXPECT_EQ(StoredPoints(server->worker_repo(2), hash), 40);
+  EXPECT_TRUE(server->worker_repo(1).RunHashes().empty());
+  EXPECT_GE((*run)->stats().reconnects, 1u);
+}
+
 TEST(GrpcRun, UnreachableServerFailsCleanly) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
