@@ -509,7 +509,12 @@ absl::Status RunImpl::Close(absl::Duration timeout) {
   }
   space_cv_.notify_all();
   result.Update(Flush(std::max(deadline - absl::Now(), absl::ZeroDuration())));
-  if (fatal_.ok()) {
+  bool refused;  // fatal_ is written by the sender thread
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    refused = !fatal_.ok();
+  }
+  if (!refused) {
     // Within Close()'s deadline: against a server that is down, each read would otherwise
     // retry for a whole request_timeout.
     result.Update(Read(handlers_.heartbeat, "stop", Value::MakeList(), deadline).status());
