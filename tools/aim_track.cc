@@ -39,7 +39,9 @@ Options (the SDK's RunOptions):
   --ca-file PATH       PEM CAs to trust for TLS (default: $AIM_CA_FILE)
   --insecure           allow credentials over plain HTTP to a non-loopback host
   --no-credentials     send none, whatever the environment says
-  --timeout SECONDS    per request, and for the final flush (default 30)
+  --timeout SECONDS    per request and per tag change (default 30)
+  --flush-timeout S    how long to wait at the end for queued points to be delivered
+                       (default 600; a long input may still be in flight when stdin ends)
   --strict             stop at the first malformed line
   --quiet              no progress line
 Credentials: AIM_AUTH_TOKEN[_FILE], CF_ACCESS_CLIENT_ID + CF_ACCESS_CLIENT_SECRET,
@@ -84,6 +86,7 @@ int main(int argc, char** argv) {
   options.repo = aim::tools::EnvOr("AIM_REPO", kDefaultRepo);
   options.tls.ca_file = aim::tools::EnvOr("AIM_CA_FILE", "");
   bool strict = false, quiet = false;
+  absl::Duration flush_timeout = absl::Seconds(600);
   std::vector<std::string> inline_lines;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -130,6 +133,13 @@ int main(int argc, char** argv) {
         return kBadArguments;
       }
       options.request_timeout = absl::Seconds(seconds);
+    } else if (auto v = FlagValue(argc, argv, &i, "--flush-timeout")) {
+      double seconds = 0;
+      if (!absl::SimpleAtod(*v, &seconds) || seconds <= 0) {
+        std::cerr << "aim-track: --flush-timeout needs a positive number of seconds\n";
+        return kBadArguments;
+      }
+      flush_timeout = absl::Seconds(seconds);
     } else if (!arg.empty() && arg[0] == '{') {
       inline_lines.push_back(arg);
     } else {
@@ -137,8 +147,6 @@ int main(int argc, char** argv) {
       return kBadArguments;
     }
   }
-  const absl::Duration timeout = options.request_timeout;
-
   absl::StatusOr<std::unique_ptr<aim::Run>> run = aim::Run::Create(std::move(options));
   if (!run.ok()) {
     std::cerr << "aim-track: cannot create the run: " << run.status() << "\n"
@@ -172,7 +180,7 @@ int main(int argc, char** argv) {
   }
   progress.Update(number, rejected, /*final=*/true);
 
-  const absl::Status closed = (*run)->Close(timeout);
+  const absl::Status closed = (*run)->Close(flush_timeout);
   const aim::RunStats stats = (*run)->stats();
   std::cout << (*run)->hash() << "\n";
   if (!closed.ok()) {

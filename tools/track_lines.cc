@@ -158,7 +158,9 @@ absl::Status LineTracker::Apply(std::string_view line) {
         "a line is a metric (name + value), or exactly one of params, set, tag, remove_tag, "
         "name, description, experiment, archived");
   }
-  const auto& [key, item] = *j.items().begin();
+  const auto only = j.begin();
+  const std::string& key = only.key();
+  const Json& item = only.value();
   if (key == "params") {
     if (!item.is_object()) return absl::InvalidArgumentError("\"params\" must be an object");
     for (const auto& [name, param] : item.items()) {

@@ -129,13 +129,15 @@ TEST(AimTrackTest, HundredThousandLinesStoreWhatTheCppApiStores) {
   RunOptions options;
   options.repo = api_server->aim_url();
   options.experiment = "cli";
+  // Generous: under sanitizers on a loaded 2-core machine the test server takes minutes.
+  options.request_timeout = absl::Minutes(10);
   auto run = Run::Create(options);
   ASSERT_TRUE(run.ok()) << run.status();
   Workload w = MakeWorkload(run->get());
-  ASSERT_TRUE((*run)->Close().ok());
+  ASSERT_TRUE((*run)->Close(absl::Minutes(10)).ok());
   const std::string api_hash = (*run)->hash();
 
-  ProcessResult r = Track(*cli_server, w.lines);
+  ProcessResult r = Track(*cli_server, w.lines, {"--timeout", "600"});
   EXPECT_EQ(r.exit_code, 1) << r.err;  // lines were rejected
   const std::string cli_hash = HashFrom(r);
   ASSERT_EQ(cli_hash.size(), 24u) << r.out << r.err;
