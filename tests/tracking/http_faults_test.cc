@@ -257,8 +257,9 @@ TEST(HttpFaults, ServerDownAtCloseReportsWhatWasNotDelivered) {
   EXPECT_THAT(std::string(closed.message()), HasSubstr("1000 of 1500"));
   EXPECT_EQ((*run)->stats().points_failed, 1000u);
   // Not a performance bound: Close() must give up at its timeout instead of retrying for
-  // request_timeout (10 s) per remaining call; the margin only absorbs scheduling noise.
-  EXPECT_LT(took, timeout + absl::Seconds(3)) << "Close took " << took;
+  // request_timeout (10 s) per remaining read (that took 19 s); the margin absorbs the
+  // releases and scheduling noise under sanitizers on a loaded machine.
+  EXPECT_LT(took, timeout + absl::Seconds(6)) << "Close took " << took;
   // A second Close() reports the same, at once.
   EXPECT_EQ((*run)->Close(timeout), closed);
 }
