@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "aim/auth/credentials.h"
 #include "aim/auth/http.h"
+#include "rpc/grpc_transport.h"
 #include "rpc/http_client.h"
 #include "rpc/server_url.h"
 #include "rpc/websocket_client.h"
@@ -233,11 +234,10 @@ int CheckStatusAnswer(const Probe& p, const std::string& url, const std::string&
   const std::string step = "GET /status/";
   if (p.code != CURLE_OK) {
     if (NotHttp1(p.code)) {
-      return r.Fail(kExitOldServer, step,
-                    absl::StrCat("the server does not speak HTTP/1.1 (", p.error,
-                                 "): likely an Aim < 3.19 gRPC server"),
-                    "use an Aim >= 3.19 server, or Protocol::kGrpc once the gRPC transport "
-                    "is available");
+      // Not a failure yet: the caller tries gRPC, as Protocol::kAuto does.
+      r.Note(step, absl::StrCat("the server does not speak HTTP/1.1 (", p.error,
+                                "): likely an Aim < 3.19 gRPC server"));
+      return kExitOldServer;
     }
     return r.Fail(kExitNotAim, step, absl::StrCat(url, ": ", p.error),
                   "check that this address is the Aim server");
@@ -282,11 +282,9 @@ int CheckStatusAnswer(const Probe& p, const std::string& url, const std::string&
                         : "use the URL the redirect points to");
   }
   if (p.status == 404) {
-    return r.Fail(kExitOldServer, step,
-                  "server answered 404 to HTTP: likely an Aim < 3.19 gRPC server, or a base "
-                  "path that differs from `aim server --base-path`",
-                  "check the base path in the URL; for an old server use Protocol::kGrpc once "
-                  "the gRPC transport is available");
+    r.Note(step, "server answered 404 to HTTP: likely an Aim < 3.19 gRPC server, or a base "
+                 "path that differs from `aim server --base-path`");
+    return kExitOldServer;
   }
   if (p.status == 502 || p.status == 503 || p.status == 504) {
     return r.Fail(kExitUpstream, step,
@@ -340,6 +338,48 @@ void CheckVersion(const std::string& prefix, const std::vector<std::string>& lin
   }
 }
 
+// After HTTP said "not Aim >= 3.19": does an Aim 3.4-3.18 gRPC server answer, and does the
+// SDK's gRPC transport get through (version, connect)? As Protocol::kAuto falls back.
+int CheckGrpc(rpc::ServerUrl url, bool scheme_from_url, const auth::CredentialsPtr& credentials,
+              const DoctorOptions& options, int http_failure, Report& r) {
+  rpc::GrpcTransportOptions o;
+  if (!scheme_from_url) url.scheme.clear();  // gRPC decides TLS by its own health check
+  o.server = url;
+  o.credentials = credentials;
+  o.allow_insecure_plaintext = options.insecure;
+  o.ca_bundle_file = options.ca_file;
+  o.request_timeout = options.timeout;
+  absl::StatusOr<rpc::ServerUrl> detected = rpc::DetectGrpcServer(o);
+  if (!detected.ok()) {
+    return r.Fail(http_failure, "gRPC",
+                  absl::StrCat("no Aim gRPC server either (", detected.status().message(),
+                               "): not an Aim server at this URL"),
+                  "check the base path in the URL (it must match `aim server --base-path`) "
+                  "and the port");
+  }
+  o.server = *detected;
+  r.Ok("gRPC", absl::StrCat("a gRPC server answers grpc.health.v1.Health/Check (",
+                            o.server.scheme == "https" ? "TLS" : "plaintext",
+                            "): an Aim < 3.19 server"));
+  absl::StatusOr<std::unique_ptr<rpc::Transport>> transport = rpc::MakeGrpcTransport(o);
+  absl::StatusOr<std::string> version =
+      transport.ok() ? (*transport)->GetVersion() : transport.status();
+  absl::Status connected = version.ok() ? (*transport)->Connect() : version.status();
+  if (!connected.ok()) {
+    const absl::StatusCode code = connected.code();
+    const int exit = code == absl::StatusCode::kUnauthenticated ? kExitUnauthenticated
+                     : code == absl::StatusCode::kPermissionDenied ? kExitForbidden
+                     : code == absl::StatusCode::kFailedPrecondition ? kExitPlaintext
+                                                                     : kExitOldServer;
+    return r.Fail(exit, "gRPC", absl::StrCat("the Aim gRPC service refused: ", connected.message()),
+                  "check the credentials and the proxy in front of the gRPC server");
+  }
+  (*transport)->Disconnect().IgnoreError();  // only a courtesy to the server
+  r.Ok("server version", absl::StrCat("Aim ", *version, " over gRPC (Aim 3.4-3.18 transport; "
+                                      "Protocol::kAuto selects it)"));
+  return kExitOk;
+}
+
 }  // namespace
 
 std::string DoctorExitCodesHelp() {
@@ -357,7 +397,7 @@ std::string DoctorExitCodesHelp() {
   15  403: the proxy refused the credentials
   16  3xx to a login page: Cloudflare Access (identity app) or another SSO proxy
   17  the WebSocket upgrade is refused while plain requests pass (proxy config)
-  18  404 or no HTTP/1.1: an Aim < 3.19 gRPC server, or a wrong base path
+  18  404 or no HTTP/1.1, and no Aim gRPC server either: wrong base path, or not Aim
   19  502/503/504: the proxy is up, the Aim server behind it is not
 )";
 }
@@ -447,7 +487,12 @@ int RunDoctor(const DoctorOptions& options, std::ostream& out) {
   r.Ok("credential headers", absl::StrCat("would send: ", sent, " (values not shown)"));
 
   Probe status = Get(status_url, *lines, settings, options.timeout);
-  if (int rc = CheckStatusAnswer(status, status_url, sent, r); rc != kExitOk) return rc;
+  if (int rc = CheckStatusAnswer(status, status_url, sent, r); rc != kExitOk) {
+    if (rc != kExitOldServer) return rc;
+    rc = CheckGrpc(url, !parsed->scheme.empty(), *credentials, options, rc, r);
+    if (rc == kExitOk) out << "All checks passed: tracking to " << options.repo << " would work.\n";
+    return rc;
+  }
   if (int rc = CheckWebSocket(url, *lines, description, settings, options.timeout, r);
       rc != kExitOk) {
     return rc;

@@ -25,7 +25,7 @@ enum DoctorExit : int {
   kExitForbidden = 15,       // 403: credentials refused
   kExitLoginRedirect = 16,   // 3xx to a login page (Cloudflare Access and other SSO proxies)
   kExitWebSocket = 17,       // plain requests pass, the WebSocket upgrade does not
-  kExitOldServer = 18,       // 404 / no HTTP/1.1: Aim < 3.19 (gRPC) or a wrong base path
+  kExitOldServer = 18,       // 404 / no HTTP/1.1 and no Aim gRPC server: wrong base path?
   kExitUpstream = 19,        // a proxy answers 502/503/504: the Aim server behind it is down
 };
 

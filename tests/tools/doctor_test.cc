@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/nginx/nginx.h"
 #include "tests/support/nginx/upstream.h"
+#include "tests/support/server/grpc_test_server.h"
 #include "tests/support/server/http_test_server.h"
 #include "tests/tools/subprocess.h"
 #include "tools/doctor.h"
@@ -98,8 +99,19 @@ TEST(DoctorTest, NotFoundMeansOldServerOrWrongBasePath) {
   ASSERT_TRUE(server.ok());
   ProcessResult r = Doctor(absl::StrCat("aim://127.0.0.1:", (*server)->port()));
   EXPECT_EQ(r.exit_code, tools::kExitOldServer) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("likely an Aim < 3.19 gRPC server"));
+  EXPECT_THAT(r.out, HasSubstr("likely an Aim < 3.19 gRPC server, or a base path"));
+  EXPECT_THAT(r.out, HasSubstr("no Aim gRPC server either"));
   EXPECT_EQ(Doctor((*server)->aim_url()).exit_code, tools::kExitOk);
+}
+
+TEST(DoctorTest, OldGrpcServerIsFoundAndWorks) {
+  auto server = test_server::GrpcTestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  ProcessResult r = Doctor((*server)->aim_url());
+  EXPECT_EQ(r.exit_code, tools::kExitOk) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("does not speak HTTP/1.1"));
+  EXPECT_THAT(r.out, HasSubstr("grpc.health.v1.Health/Check (plaintext)"));
+  EXPECT_THAT(r.out, HasSubstr("over gRPC"));
 }
 
 TEST(DoctorTest, InvalidCredentialEnvironment) {
