@@ -4,6 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/server/grpc_test_server.h"
 #include "tests/support/server/http_test_server.h"
 #include "tests/tools/subprocess.h"
 
@@ -24,6 +25,16 @@ TEST(ExamplesTest, TrainLoopTracksIntoAimRepo) {
   auto props = (*server)->repo().Props(hashes[0]);
   EXPECT_EQ(props->experiment, "train_loop_example");
   EXPECT_THAT(props->tags, ::testing::ElementsAre("example", "finished"));
+}
+
+// The same program against an Aim 3.4-3.18 gRPC server: Protocol::kAuto finds it.
+TEST(ExamplesTest, TrainLoopTracksIntoAnOldGrpcServer) {
+  auto server = test_server::GrpcTestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  ProcessResult r = RunProcess({TRAIN_LOOP, "--epochs", "2", "--steps", "50"},
+                               {{"AIM_REPO", (*server)->aim_url()}});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ((*server)->repo().RunHashes().size(), 1u);
 }
 
 TEST(ExamplesTest, TrainLoopReportsTheSdkErrorWhenTrackingFails) {
