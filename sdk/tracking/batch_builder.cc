@@ -113,10 +113,12 @@ absl::Status BatchBuilder::AddPoint(const Point& point) {
       Emit(seqs_handler_, "make_array", Value(Value::List{SeriesPath(seq, column)}));
     }
     seq.initialized = true;
+    introduced_sequences_.push_back(&seq);
   }
   const std::int64_t step = point.step.value_or(seq.count);
 
   if (written_contexts_.insert(ctx).second) {
+    introduced_contexts_.push_back(ctx);
     SetMeta(PathValue({"meta", "contexts", ctx}), seq.context.dict());
     SetMeta(PathValue({"meta", "chunks", run_hash_, "contexts", ctx}), seq.context.dict());
   }
@@ -210,7 +212,23 @@ std::string BatchBuilder::Finish() {
   pending_bytes_ = 0;
   points_ = 0;
   instructions_ = 0;
+  last_introduced_sequences_ = std::exchange(introduced_sequences_, {});
+  last_introduced_contexts_ = std::exchange(introduced_contexts_, {});
   return std::exchange(message_, std::string());
+}
+
+void BatchBuilder::Retract() {
+  for (SequenceInfo* seq : last_introduced_sequences_) {
+    seq->initialized = false;
+    seq->count = 0;
+    seq->dtype.clear();
+    seq->last.reset();
+    seq->min.reset();
+    seq->max.reset();
+  }
+  for (std::int64_t ctx : last_introduced_contexts_) written_contexts_.erase(ctx);
+  last_introduced_sequences_.clear();
+  last_introduced_contexts_.clear();
 }
 
 }  // namespace aim::tracking

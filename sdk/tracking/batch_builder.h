@@ -77,6 +77,10 @@ class BatchBuilder {
   // Emits what was coalesced and returns the message (packed records of a list of
   // [handler, method, args]); the builder is then empty.
   std::string Finish();
+  // The last finished message was not stored (an error reply, or given up): forget the
+  // sequences and contexts it introduced, so that later points introduce them again instead
+  // of writing points of a sequence the server never heard of.
+  void Retract();
 
  private:
   struct PendingColumns {
@@ -100,6 +104,9 @@ class BatchBuilder {
   const std::string seqs_handler_;
   const BatchOptions options_;
   absl::flat_hash_set<std::int64_t> written_contexts_;
+  // What the message being built, and the last finished one, introduced.
+  std::vector<SequenceInfo*> introduced_sequences_, last_introduced_sequences_;
+  std::vector<std::int64_t> introduced_contexts_, last_introduced_contexts_;
 
   std::string message_;
   std::size_t instructions_ = 0;

@@ -438,6 +438,7 @@ void RunImpl::SenderLoop() {
       const std::size_t points = builder_->points();
       absl::Status s = Send(builder_->Finish(), points);
       if (!s.ok()) {
+        builder_->Retract();
         lost += points;
         RecordError(s);
       }

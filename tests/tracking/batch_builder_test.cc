@@ -85,6 +85,16 @@ TEST(BatchBuilder, CoalescedModeWritesMetaOncePerMessageWithFinalValues) {
   EXPECT_EQ(loss.count, 101);
 }
 
+TEST(BatchBuilder, ARetractedMessageIsIntroducedAgainByTheNextPoint) {
+  BatchBuilder builder(kRunHash, kMeta, kSeqs, BatchOptions{.per_field = true});
+  SequenceInfo loss("loss", Context({{"subset", "train"}}));
+  ASSERT_TRUE(builder.AddPoint(Point{&loss, 2.5, 0, 0, kTime}).ok());
+  const std::string refused = builder.Finish();
+  builder.Retract();  // e.g. the server answered it with an error reply
+  ASSERT_TRUE(builder.AddPoint(Point{&loss, 2.5, 0, 0, kTime}).ok());
+  EXPECT_EQ(builder.Finish(), refused) << "the sequence and its context are written again";
+}
+
 TEST(BatchBuilder, IntAndFloatMixIntoNumberAsAimDoes) {
   BatchBuilder builder(kRunHash, kMeta, kSeqs, BatchOptions{.per_field = true});
   SequenceInfo seq("acc", Context());
