@@ -149,22 +149,17 @@ class GrpcTransport final : public Transport {
   }
 
   absl::Status Connect() override {
-    std::shared_ptr<Channels> channels = Snapshot();
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.request_timeout);
     ConnectRequest request;
     request.set_client_uri(options_.client_uri);
     ConnectResponse response;
-    grpc::Status status = channels->router_stub->connect(&ctx, request, &response);
-    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    absl::Status s = Unary(Snapshot()->router_stub.get(), &RemoteRouterService::Stub::connect,
+                           "connect", request, &response, options_.request_timeout);
+    if (s.code() == absl::StatusCode::kUnimplemented) {
       return absl::FailedPreconditionError(absl::StrCat(
           "gRPC server at ", target_, " has no RemoteRouterService: Aim < 3.15, which this "
           "client does not support (use an Aim 3.15.2-3.18 or >= 3.19 server)"));
     }
-    if (absl::Status s = CallStatus(status, "connect"); !s.ok()) return s;
-    if (response.status() == ConnectResponse::ERROR) {
-      return ExceptionStatus(response.exception(), "connect");
-    }
+    if (!s.ok()) return s;
     // 3.15.0 / 3.15.1 have no worker_index (a single worker): empty means the router.
     std::uint32_t index = 0;
     if (!response.worker_index().empty() &&
@@ -184,60 +179,38 @@ class GrpcTransport final : public Transport {
     }
     // Fresh channels: the old ones may sit in gRPC's reconnect backoff.
     if (absl::Status s = RouteTo(index, /*fresh_router=*/true); !s.ok()) return s;
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.request_timeout);
     ReconnectRequest request;
     request.set_client_uri(options_.client_uri);
     ReconnectResponse response;
     // The answer's port is the worker's port as the server sees it, which a proxy may map
     // differently; like Aim's client, keep routing by the index from Connect().
-    grpc::Status status = Snapshot()->router_stub->reconnect(&ctx, request, &response);
-    if (absl::Status s = CallStatus(status, "reconnect"); !s.ok()) return s;
-    if (response.status() == ReconnectResponse::ERROR) {
-      return ExceptionStatus(response.exception(), "reconnect");
-    }
-    return absl::OkStatus();
+    return Unary(Snapshot()->router_stub.get(), &RemoteRouterService::Stub::reconnect,
+                 "reconnect", request, &response, options_.request_timeout);
   }
 
   absl::Status Disconnect() override {
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.request_timeout);
     DisconnectRequest request;
     request.set_client_uri(options_.client_uri);
     DisconnectResponse response;
-    grpc::Status status = Snapshot()->router_stub->disconnect(&ctx, request, &response);
-    if (absl::Status s = CallStatus(status, "disconnect"); !s.ok()) return s;
-    if (response.status() == DisconnectResponse::ERROR) {
-      return ExceptionStatus(response.exception(), "disconnect");
-    }
-    return absl::OkStatus();
+    return Unary(Snapshot()->router_stub.get(), &RemoteRouterService::Stub::disconnect,
+                 "disconnect", request, &response, options_.request_timeout);
   }
 
   absl::Status Heartbeat() override {
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.request_timeout);
     HeartbeatRequest request;
     request.set_client_uri(options_.client_uri);
     HeartbeatResponse response;
-    grpc::Status status = Snapshot()->router_stub->client_heartbeat(&ctx, request, &response);
-    if (absl::Status s = CallStatus(status, "client_heartbeat"); !s.ok()) return s;
-    if (response.status() == HeartbeatResponse::ERROR) {
-      return ExceptionStatus(response.exception(), "client_heartbeat");
-    }
-    return absl::OkStatus();
+    return Unary(Snapshot()->router_stub.get(), &RemoteRouterService::Stub::client_heartbeat,
+                 "client_heartbeat", request, &response, options_.request_timeout);
   }
 
   absl::StatusOr<std::string> GetVersion() override {
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.request_timeout);
     VersionResponse response;
-    grpc::Status status = Snapshot()->router_stub->get_version(&ctx, VersionRequest(), &response);
+    absl::Status s = Unary(Snapshot()->router_stub.get(), &RemoteRouterService::Stub::get_version,
+                           "get_version", VersionRequest(), &response, options_.request_timeout);
     // Servers before 3.15 have no router; Aim's client says the same.
-    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) return std::string("<3.15.0");
-    if (absl::Status s = CallStatus(status, "get_version"); !s.ok()) return s;
-    if (response.status() == VersionResponse::ERROR) {
-      return ExceptionStatus(response.exception(), "get_version");
-    }
+    if (s.code() == absl::StatusCode::kUnimplemented) return std::string("<3.15.0");
+    if (!s.ok()) return s;
     if (response.version().empty() || response.version().size() > 64) {
       return absl::InternalError("gRPC get_version: no usable version in the answer");
     }
@@ -253,13 +226,12 @@ class GrpcTransport final : public Transport {
     request.set_handler(std::string(handler));
     request.set_client_uri(options_.client_uri);
     request.set_args(*std::move(args));
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.read_instruction_timeout);
     ResourceResponse response;
-    grpc::Status status = Snapshot()->tracking_stub->get_resource(&ctx, request, &response);
-    if (absl::Status s = CallStatus(status, "get_resource"); !s.ok()) return s;
-    if (response.status() == ResourceResponse::ERROR) {
-      return ExceptionStatus(response.exception(), "get_resource");
+    if (absl::Status s = Unary(Snapshot()->tracking_stub.get(),
+                               &RemoteTrackingService::Stub::get_resource, "get_resource",
+                               request, &response, options_.read_instruction_timeout);
+        !s.ok()) {
+      return s;
     }
     if (response.handler().empty() || response.handler().size() > kMaxHandlerBytes) {
       return absl::InternalError("gRPC get_resource: no usable handler in the answer");
@@ -271,15 +243,9 @@ class GrpcTransport final : public Transport {
     ReleaseResourceRequest request;
     request.set_handler(std::string(handler));
     request.set_client_uri(options_.client_uri);
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_.request_timeout);
     ReleaseResourceResponse response;
-    grpc::Status status = Snapshot()->tracking_stub->release_resource(&ctx, request, &response);
-    if (absl::Status s = CallStatus(status, "release_resource"); !s.ok()) return s;
-    if (response.status() == ReleaseResourceResponse::ERROR) {
-      return ExceptionStatus(response.exception(), "release_resource");
-    }
-    return absl::OkStatus();
+    return Unary(Snapshot()->tracking_stub.get(), &RemoteTrackingService::Stub::release_resource,
+                 "release_resource", request, &response, options_.request_timeout);
   }
 
   absl::StatusOr<Value> ReadInstruction(std::string_view handler, std::string_view method,
@@ -398,6 +364,22 @@ class GrpcTransport final : public Transport {
   }
 
  private:
+  // One unary call of `stub` with a deadline and the metadata; an exception the server
+  // reports inside the response becomes ServerError.
+  template <typename Stub, typename Request, typename Response>
+  absl::Status Unary(Stub* stub,
+                     grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+                     std::string_view name, const Request& request, Response* response,
+                     absl::Duration timeout) const {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, timeout);
+    if (absl::Status s = CallStatus((stub->*rpc)(&ctx, request, response), name); !s.ok()) {
+      return s;
+    }
+    if (response->status() == Response::ERROR) return ExceptionStatus(response->exception(), name);
+    return absl::OkStatus();
+  }
+
   std::uint16_t Port() const { return WithPort(options_.server).port; }
 
   absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target) const {
