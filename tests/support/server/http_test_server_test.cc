@@ -140,7 +140,9 @@ class WebSocketTest : public ::testing::Test {
                             {{"X-Credential", "secret"}});
     EXPECT_TRUE(r.has_value() && r->status == 101);
     // RFC 6455 section 1.3 example key -> accept value.
-    if (r) EXPECT_EQ(r->Header("Sec-WebSocket-Accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    if (r) {
+      EXPECT_EQ(r->Header("Sec-WebSocket-Accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
     return c;
   }
   std::string SetItem(std::string_view key, const Value& v) {
