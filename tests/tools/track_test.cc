@@ -87,21 +87,29 @@ Workload MakeWorkload(Run* run) {
       case 0:  // float, explicit step and epoch, context
         add(absl::StrFormat(R"({"name":"loss","value":%d.25,"step":%d,"epoch":%d,"context":{"subset":"train"}})",
                             i % 1000, step, step / 100));
-        if (run) EXPECT_TRUE(run->Track(i % 1000 + 0.25, "loss", {.step = step, .epoch = step / 100, .context = train}).ok());
+        if (run) {
+          EXPECT_TRUE(run->Track(i % 1000 + 0.25, "loss", {.step = step, .epoch = step / 100, .context = train}).ok());
+        }
         break;
       case 1:  // int, implicit step
         add(absl::StrFormat(R"({"name":"samples","value":%d})", i));
-        if (run) EXPECT_TRUE(run->Track(i, "samples").ok());
+        if (run) {
+          EXPECT_TRUE(run->Track(i, "samples").ok());
+        }
         break;
       case 2:  // 3.0 stays a float
         add(absl::StrFormat(R"({"value":%d.0,"name":"acc","context":{"subset":"val","fold":1},"step":%d})",
                             i % 7, step));
-        if (run) EXPECT_TRUE(run->Track(static_cast<double>(i % 7), "acc", {.step = step, .context = val}).ok());
+        if (run) {
+          EXPECT_TRUE(run->Track(static_cast<double>(i % 7), "acc", {.step = step, .context = val}).ok());
+        }
         break;
       case 3:  // a negative int in the train context
         add(absl::StrFormat(R"({"name":"delta","value":%d,"step":%d,"context":{"subset":"train"}})",
                             -i, step));
-        if (run) EXPECT_TRUE(run->Track(-i, "delta", {.step = step, .context = train}).ok());
+        if (run) {
+          EXPECT_TRUE(run->Track(-i, "delta", {.step = step, .context = train}).ok());
+        }
         break;
     }
     if (i % kBadEvery == kBadEvery - 1) {
