@@ -99,7 +99,11 @@ void AppendFloatRepr(double d, std::string* out) {
   auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
   std::string_view sci(buf, static_cast<size_t>(res.ptr - buf));
   std::string_view mant = sci.substr(0, sci.find('e'));
-  const int exp = std::atoi(sci.data() + sci.find('e') + 1);
+  // to_chars does not NUL-terminate: parse the exponent within the written characters.
+  std::string_view exp_text = sci.substr(sci.find('e') + 1);
+  if (!exp_text.empty() && exp_text[0] == '+') exp_text.remove_prefix(1);
+  int exp = 0;
+  std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exp);
   const bool neg = !mant.empty() && mant[0] == '-';
   if (neg) mant.remove_prefix(1);
   std::string digits;
