@@ -14,7 +14,6 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <openssl/rand.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -28,6 +27,7 @@
 #include "health.grpc.pb.h"
 #include "remote_router.grpc.pb.h"
 #include "remote_tracking.grpc.pb.h"
+#include "rpc/uuid.h"
 #include "wire/codec.h"
 #include "wire/string_view_compat.h"
 
@@ -55,16 +55,6 @@ ServerUrl WithPort(ServerUrl url) {
 std::string Clip(std::string_view s) {
   if (s.size() <= kMaxServerText) return std::string(s);
   return absl::StrCat(Av(s.substr(0, kMaxServerText)), "...");
-}
-
-absl::StatusOr<std::string> NewUuid4() {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) return absl::InternalError("OpenSSL RAND_bytes failed");
-  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
-  std::string hex = absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(b), 16));
-  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
-                      hex.substr(16, 4), "-", hex.substr(20));
 }
 
 // Client URIs travel as metadata values: keep them to what a uuid can contain.

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <openssl/rand.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -26,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "aim/auth/http.h"
 #include "rpc/http_client.h"
+#include "rpc/uuid.h"
 #include "wire/string_view_compat.h"
 #include "rpc/websocket_client.h"
 #include "rpc/websocket_frame.h"
@@ -54,16 +54,6 @@ bool IsPathSegment(std::string_view s) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
            c == '.' || c == '~';
   });
-}
-
-absl::StatusOr<std::string> NewUuid4() {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) return absl::InternalError("OpenSSL RAND_bytes failed");
-  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
-  std::string hex = absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(b), 16));
-  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
-                      hex.substr(16, 4), "-", hex.substr(20));
 }
 
 ConnectionSettings SettingsFrom(const HttpTransportOptions& o) {

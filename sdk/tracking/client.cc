@@ -3,30 +3,15 @@
 #include <charconv>
 #include <utility>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "rpc/uuid.h"
 #include "tracking/transport_factory.h"
 
 namespace aim::tracking {
 namespace {
 
 constexpr absl::Duration kHeartbeatInterval = absl::Seconds(10);  // Python: every 11 s
-
-std::string RandomHex(absl::BitGen& gen, int digits) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(digits, '0');
-  for (char& c : out) c = kHex[absl::Uniform(gen, 0, 16)];
-  return out;
-}
-
-// A uuid4 as 32 hex digits, version and variant bits set.
-std::string Uuid4Hex() {
-  absl::BitGen gen;
-  std::string hex = RandomHex(gen, 32);
-  hex[12] = '4';
-  hex[16] = "89ab"[absl::Uniform(gen, 0, 4)];
-  return hex;
-}
 
 // Identifies the connection settings a Client can be shared under.
 std::string SharingKey(const RunOptions& o, const auth::CredentialsPtr& credentials) {
@@ -54,13 +39,15 @@ Version Version::Parse(std::string_view text) {
   return v;
 }
 
-std::string NewClientUri() {
-  std::string h = Uuid4Hex();
-  return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4), "-",
-                      h.substr(16, 4), "-", h.substr(20));
-}
+absl::StatusOr<std::string> NewClientUri() { return rpc::NewUuid4(); }
 
-std::string NewRunHash() { return Uuid4Hex().substr(0, 24); }
+absl::StatusOr<std::string> NewRunHash() {
+  // uuid4().hex[:24], as Aim's generate_run_hash.
+  absl::StatusOr<std::string> uuid = rpc::NewUuid4();
+  if (!uuid.ok()) return uuid.status();
+  std::string hex = absl::StrReplaceAll(*uuid, {{"-", ""}});
+  return hex.substr(0, 24);
+}
 
 absl::StatusOr<std::shared_ptr<Client>> Client::Get(const RunOptions& options) {
   auth::CredentialsPtr credentials;
@@ -82,8 +69,10 @@ absl::StatusOr<std::shared_ptr<Client>> Client::Get(const RunOptions& options) {
   if (auto it = registry->find(key); it != registry->end()) {
     if (std::shared_ptr<Client> alive = it->second.lock()) return alive;
   }
+  absl::StatusOr<std::string> client_uri = NewClientUri();
+  if (!client_uri.ok()) return client_uri.status();
   absl::StatusOr<std::unique_ptr<rpc::Transport>> transport =
-      MakeTransport(options, credentials, NewClientUri());
+      MakeTransport(options, credentials, *std::move(client_uri));
   if (!transport.ok()) return transport.status();
   absl::StatusOr<std::shared_ptr<Client>> client =
       Connect(*std::move(transport), kHeartbeatInterval);

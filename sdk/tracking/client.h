@@ -86,8 +86,8 @@ class Client {
 
 // Aim's identifiers: a client URI is a uuid4 string, a run hash the first 24 hex digits of
 // another.
-std::string NewClientUri();
-std::string NewRunHash();
+absl::StatusOr<std::string> NewClientUri();
+absl::StatusOr<std::string> NewRunHash();
 
 }  // namespace aim::tracking
 

@@ -88,8 +88,10 @@ const Value* Field(const Value& dict, std::string_view name) {
 absl::StatusOr<std::unique_ptr<RunImpl>> RunImpl::Create(std::shared_ptr<Client> client,
                                                           const RunOptions& options) {
   const bool resume = !options.resume_hash.empty();
-  std::string hash = resume ? options.resume_hash : NewRunHash();
-  std::unique_ptr<RunImpl> run(new RunImpl(std::move(client), options, std::move(hash)));
+  absl::StatusOr<std::string> hash =
+      resume ? absl::StatusOr<std::string>(options.resume_hash) : NewRunHash();
+  if (!hash.ok()) return hash.status();
+  std::unique_ptr<RunImpl> run(new RunImpl(std::move(client), options, *std::move(hash)));
   if (absl::Status s = run->Start(options, resume); !s.ok()) return s;
   return run;
 }
