@@ -28,12 +28,12 @@ double SteadyInstructionsPerPoint(const std::string& server_version) {
   EXPECT_TRUE(run.ok()) << run.status();
   const Context train({{"subset", "train"}});
   EXPECT_TRUE((*run)->Track(0.0, "loss", {.context = train}).ok());
-  EXPECT_TRUE((*run)->Flush().ok());
+  EXPECT_TRUE((*run)->Flush(absl::Minutes(5)).ok());
   (*server)->repo().ResetCounters();
   for (int i = 1; i <= kPoints; ++i) {
     EXPECT_TRUE((*run)->Track(1.0 / i, "loss", {.context = train}).ok());
   }
-  EXPECT_TRUE((*run)->Flush().ok());
+  EXPECT_TRUE((*run)->Flush(absl::Minutes(5)).ok());
   const auto counters = (*server)->repo().Counters();
   EXPECT_TRUE((*run)->Close().ok());
   return static_cast<double>(counters.write_instructions) / kPoints;
