@@ -381,21 +381,17 @@ void RunImpl::RecordError(const absl::Status& status) {
 absl::Status RunImpl::Send(const std::string& message, std::size_t points) {
   absl::Duration delay = kFirstRetryDelay;
   bool recreated_after_unknown_handler = false;
-  {
-    // Past Close()'s deadline nothing more is sent, even to a server that answers (slowly):
-    // the rest of the queue is counted as not delivered and Close() returns in time.
-    std::lock_guard<std::mutex> lock(mu_);
-    if (give_up_at_.has_value() && absl::Now() >= *give_up_at_) {
-      return absl::DeadlineExceededError("Close: timed out before this batch was sent");
-    }
+  // Past Close()'s deadline nothing more is sent, even to a server that answers (slowly):
+  // the rest of the queue is counted as not delivered and Close() returns in time.
+  if (absl::Now() >= GiveUpAt()) {
+    return absl::DeadlineExceededError("Close: timed out before this batch was sent");
   }
   for (;;) {
     const std::uint64_t generation = client_->generation();
     absl::Status s = client_->Write(message);
     if (s.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.points_sent += points;
-      ++stats_.messages_sent;
+      points_sent_ += points;
+      ++messages_sent_;
       return s;
     }
     // The server forgot our handlers (a restart we did not see as a connection loss, or a
@@ -404,18 +400,12 @@ absl::Status RunImpl::Send(const std::string& message, std::size_t points) {
                                !recreated_after_unknown_handler;
     if (!IsConnectionLoss(s) && !lost_handlers) return s;  // not resent: it was partly applied
     recreated_after_unknown_handler |= lost_handlers;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (give_up_at_.has_value() && absl::Now() + delay > *give_up_at_) return s;
-    }
+    if (absl::Now() + delay > GiveUpAt()) return s;
     absl::SleepFor(delay);
     delay = std::min(delay * 2, kMaxRetryDelay);
     absl::Status recovered = client_->Recover(generation);
     if (IsAuthFailure(recovered)) return recovered;
-    if (recovered.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.reconnects;
-    }
+    if (recovered.ok()) ++reconnects_;
   }
 }
 
@@ -465,10 +455,12 @@ void RunImpl::SenderLoop() {
     }
     if (!builder_->empty()) send();
 
+    // Destroying a large batch takes a while: not under the lock Track() needs.
+    const std::size_t finished = batch.size();
+    batch.clear();
     lock.lock();
     stats_.points_failed += lost;
-    done_ += batch.size();
-    batch.clear();
+    done_ += finished;
     drained_cv_.notify_all();
   }
 }
@@ -500,7 +492,7 @@ absl::Status RunImpl::Close(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    give_up_at_ = deadline;
+    give_up_at_ns_ = absl::ToUnixNanos(deadline);
   }
   // Mark the run finished (SPEC 4.6), then stop the server-side heartbeat and unlock.
   absl::Status result =
@@ -526,7 +518,7 @@ absl::Status RunImpl::Close(absl::Duration timeout) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_sender_ = true;
-    give_up_at_ = absl::Now();  // whatever is still being retried is given up now
+    give_up_at_ns_ = absl::ToUnixNanos(absl::Now());  // what is still retried is given up
   }
   work_cv_.notify_all();
   if (sender_.joinable()) sender_.join();
@@ -548,9 +540,22 @@ absl::Status RunImpl::Close(absl::Duration timeout) {
   return result;
 }
 
+absl::Time RunImpl::GiveUpAt() const {
+  const std::int64_t ns = give_up_at_ns_.load();
+  return ns == std::numeric_limits<std::int64_t>::max() ? absl::InfiniteFuture()
+                                                        : absl::FromUnixNanos(ns);
+}
+
 RunStats RunImpl::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  RunStats stats;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats = stats_;
+  }
+  stats.points_sent = points_sent_;
+  stats.messages_sent = messages_sent_;
+  stats.reconnects = reconnects_;
+  return stats;
 }
 
 }  // namespace aim::tracking

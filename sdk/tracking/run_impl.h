@@ -3,9 +3,11 @@
 #ifndef AIM_SDK_TRACKING_RUN_IMPL_H_
 #define AIM_SDK_TRACKING_RUN_IMPL_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -72,6 +74,7 @@ class RunImpl {
   void SenderLoop();
   absl::Status Send(const std::string& message, std::size_t points);
   void RecordError(const absl::Status& status);
+  absl::Time GiveUpAt() const;
 
   const std::shared_ptr<Client> client_;
   const std::string hash_;
@@ -96,7 +99,10 @@ class RunImpl {
   int drain_waiters_ = 0;               // Flush()/reads waiting: the sender must not linger
   bool closing_ = false;
   bool stop_sender_ = false;
-  std::optional<absl::Time> give_up_at_;  // Close(): stop retrying after this
+  // Written by Close(), read by the sender per message: atomic, so that sending never takes
+  // the mutex Track() needs. Unix nanoseconds; max: no deadline.
+  std::atomic<std::int64_t> give_up_at_ns_{std::numeric_limits<std::int64_t>::max()};
+  std::atomic<std::uint64_t> points_sent_{0}, messages_sent_{0}, reconnects_{0};
   std::optional<absl::Status> close_result_;
   RunStats stats_;
   std::deque<SequenceInfo> sequences_;  // stable addresses, referenced by queued points
