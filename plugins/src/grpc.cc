@@ -2,8 +2,10 @@
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/support/client_interceptor.h>
 
+#include <atomic>
 #include <map>
 #include <utility>
 
@@ -18,8 +20,14 @@ class HeadersPlugin final : public grpc::MetadataCredentialsPlugin {
  public:
   explicit HeadersPlugin(CredentialsPtr credentials) : credentials_(std::move(credentials)) {}
 
-  // See MakeGrpcCallCredentials: more than 4 entries need the blocking path.
-  bool IsBlocking() const override { return true; }
+  // gRPC runs a non-blocking plugin inline on the calling thread, which saves a hand-off to
+  // its plugin thread pool on every call, but then takes at most
+  // GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX entries. Header sets almost never change size,
+  // so the size seen last decides; the first call, before any size is known, blocks.
+  bool IsBlocking() const override {
+    return last_header_count_.load(std::memory_order_relaxed) >
+           GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX;
+  }
   const char* GetType() const override { return "aim.auth"; }
 
   grpc::Status GetMetadata(grpc::string_ref service_url, grpc::string_ref /*method_name*/,
@@ -32,6 +40,7 @@ class HeadersPlugin final : public grpc::MetadataCredentialsPlugin {
                           absl::StrCat("aim::auth credentials failed: ",
                                        headers.status().message()));
     }
+    last_header_count_.store(headers->size(), std::memory_order_relaxed);
     for (Header& h : *headers) {
       // HTTP/2 (and therefore gRPC) requires lowercase header names.
       metadata->emplace(absl::AsciiStrToLower(h.name), std::move(h.value));
@@ -45,6 +54,7 @@ class HeadersPlugin final : public grpc::MetadataCredentialsPlugin {
 
  private:
   CredentialsPtr credentials_;
+  std::atomic<std::size_t> last_header_count_{GRPC_METADATA_CREDENTIALS_PLUGIN_SYNC_MAX + 1};
 };
 
 // Not an interceptor at all: gRPC creates the factory's interceptors for each call before it

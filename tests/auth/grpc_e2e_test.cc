@@ -266,6 +266,50 @@ TEST_F(GrpcE2eTest, SixCustomHeadersArriveWithLowercaseKeys) {
   EXPECT_THAT(server_.processor->Seen()[0], IsSupersetOf(expected));
 }
 
+// A credential whose header set the test changes between calls.
+class ChangingHeaders final : public Credentials {
+ public:
+  void Set(absl::StatusOr<Headers> headers) {
+    absl::MutexLock lock(&mu_);
+    headers_ = std::move(headers);
+  }
+  absl::StatusOr<Headers> GetHeaders(std::string_view) const override {
+    absl::MutexLock lock(&mu_);
+    return headers_;
+  }
+  std::string DebugString() const override { return "ChangingHeaders"; }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::StatusOr<Headers> headers_ ABSL_GUARDED_BY(mu_);
+};
+
+// Small header sets are produced inline, large ones on gRPC's plugin threads (gRPC refuses
+// more than 4 inline); a set that grows costs at most one call, and failures stay redacted
+// on either path.
+TEST_F(GrpcE2eTest, HeaderSetThatGrowsPastFourSwitchesToThePluginThreads) {
+  Headers two = {{"X-A", "1"}, {"X-B", "2"}};
+  Headers six = two;
+  for (int i = 3; i <= 6; ++i) six.push_back({absl::StrCat("X-", i), "v"});
+  StartTlsServer({{{"x-a", "1"}, {"x-b", "2"}}});
+  auto credentials = std::make_shared<ChangingHeaders>();
+  credentials->Set(two);
+  std::shared_ptr<grpc::Channel> channel = TlsChannel(CredentialsPtr(credentials));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(Call(*channel, "x").ok()) << "call " << i;
+
+  credentials->Set(six);
+  (void)Call(*channel, "x");  // may fail: it was asked inline
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(Call(*channel, "x").ok()) << "call " << i;
+  EXPECT_EQ(server_.processor->Seen().back().size(), 6u);
+
+  credentials->Set(two);
+  EXPECT_TRUE(Call(*channel, "x").ok());  // back to inline
+  credentials->Set(absl::UnauthenticatedError("token file gone"));
+  grpc::Status failed = Call(*channel, "x");
+  EXPECT_EQ(failed.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(failed.error_message(), HasSubstr("token file gone"));
+}
+
 TEST_F(GrpcE2eTest, WrongOrMissingTokenFailsWithClearStatus) {
   StartTlsServer({{{"authorization", "Bearer tok-1"}}});
   grpc::Status wrong = Call(*TlsChannel(BearerToken("tok-2")), "x");

@@ -23,9 +23,11 @@ namespace aim::auth {
 // gRPC only sends these over a secure channel (TLS, or ALTS); on a plaintext channel the call
 // fails unless you use MakeGrpcChannel with GrpcChannelOptions::insecure_plaintext.
 //
-// The plugin declares IsBlocking(): gRPC runs it on its own thread pool, never on the
-// caller's thread or an event-engine poller. That is needed anyway because a non-blocking
-// plugin may return at most 4 metadata entries, and custom header sets can be larger.
+// Credentials with at most 4 headers (every built-in kind except larger CustomHeaders) are
+// asked inline on the calling thread, as gRPC's own token credentials are; larger sets, and
+// the first call of each plugin, run on gRPC's plugin thread pool, which gRPC requires for
+// more than 4 entries. A custom Credentials whose header count grows past 4 fails one call
+// with INTERNAL before the plugin switches over.
 std::shared_ptr<grpc::CallCredentials> MakeGrpcCallCredentials(CredentialsPtr credentials);
 
 struct GrpcChannelOptions {
