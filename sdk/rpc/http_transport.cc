@@ -46,6 +46,9 @@ using internal::WsEvent;
 using internal::WsOpcode;
 
 constexpr std::uint16_t kCloseNormal = 1000;
+// How long after our last send the keeper leaves the socket to WriteBatch: short next to any
+// server's ping timeout (uvicorn: 20 s), long next to the gap between two batches.
+constexpr absl::Duration kKeeperQuietPeriod = absl::Milliseconds(50);
 
 // Client URIs and handlers end up in URL paths: allow only unreserved characters.
 bool IsPathSegment(std::string_view s) {
@@ -369,12 +372,19 @@ class HttpTransport final : public Transport {
             ws_lost_ = s;
             ws_.reset();
           } else {
-            fd = ws_->socket();
             if (interval > absl::ZeroDuration()) {
               const absl::Time next = last_ping_ > ws_->last_received()
                                           ? last_ping_ + interval
                                           : ws_->last_sent() + interval;
               wait = std::max(absl::ZeroDuration(), next - absl::Now());
+            }
+            // While batches flow, WriteBatch reads every reply, ping and close itself;
+            // watching the socket as well would wake this thread for every reply.
+            const absl::Time quiet_at = ws_->last_sent() + kKeeperQuietPeriod;
+            if (now < quiet_at) {
+              wait = std::min(wait, quiet_at - now);
+            } else {
+              fd = ws_->socket();
             }
           }
         }

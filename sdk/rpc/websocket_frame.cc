@@ -1,5 +1,6 @@
 #include "rpc/websocket_frame.h"
 
+#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -42,10 +43,22 @@ std::string EncodeFrame(const WsFrame& frame, const std::optional<WsMask>& mask)
   out.append(reinterpret_cast<const char*>(mask->data()), mask->size());
   const std::size_t start = out.size();
   out.append(frame.payload);
-  for (std::size_t i = 0; i < n; ++i) {
-    out[start + i] = static_cast<char>(static_cast<std::uint8_t>(out[start + i]) ^ (*mask)[i % 4]);
-  }
+  ApplyMask(*mask, std::span<char>(out).subspan(start));
   return out;
+}
+
+void ApplyMask(const WsMask& mask, std::span<char> data) {
+  std::uint32_t mask32;
+  std::memcpy(&mask32, mask.data(), 4);
+  const std::uint64_t mask64 = (static_cast<std::uint64_t>(mask32) << 32) | mask32;
+  std::size_t i = 0;
+  for (; i + 8 <= data.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, data.data() + i, 8);
+    word ^= mask64;
+    std::memcpy(data.data() + i, &word, 8);
+  }
+  for (; i < data.size(); ++i) data[i] = static_cast<char>(data[i] ^ mask[i % 4]);
 }
 
 absl::StatusOr<std::optional<ParsedFrame>> ParseFrame(std::string_view data,
@@ -111,12 +124,7 @@ absl::StatusOr<std::optional<ParsedFrame>> ParseFrame(std::string_view data,
   parsed.frame.fin = fin;
   parsed.frame.opcode = opcode;
   parsed.frame.payload.assign(data.substr(pos, n));
-  if (masked) {
-    for (std::size_t i = 0; i < n; ++i) {
-      parsed.frame.payload[i] =
-          static_cast<char>(static_cast<std::uint8_t>(parsed.frame.payload[i]) ^ mask[i % 4]);
-    }
-  }
+  if (masked) ApplyMask(mask, parsed.frame.payload);
   parsed.consumed = pos + n;
   return parsed;
 }

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,10 @@ struct WsFrame {
 // Encodes one frame. Clients must mask every frame (pass a fresh random mask); servers never
 // mask (std::nullopt), which the tests use to play the server.
 std::string EncodeFrame(const WsFrame& frame, const std::optional<WsMask>& mask);
+
+// XORs `data` with the repeating 4-byte `mask` (RFC 6455 5.3), eight bytes at a time: every
+// byte a client sends and a server receives goes through it.
+void ApplyMask(const WsMask& mask, std::span<char> data);
 
 struct ParsedFrame {
   std::size_t consumed = 0;  // bytes of `data` the frame occupied

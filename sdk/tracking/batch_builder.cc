@@ -11,6 +11,7 @@ namespace aim::tracking {
 namespace {
 
 constexpr std::string_view kSetItem = "__setitem__";
+constexpr std::string_view kListFlag = "\x06";  // the value of a list's own record
 constexpr std::int64_t kSequenceVersion = 2;  // v2: int and float metrics keyed by hash(step)
 
 // Rough encoded size of one point in a TreeView.update list (4 columns x [hash, value]
@@ -59,7 +60,7 @@ BatchBuilder::BatchBuilder(std::string run_hash, std::string meta_handler,
       options_(options) {}
 
 void BatchBuilder::Emit(std::string_view handler, std::string_view method, Value args) {
-  if (message_.empty()) wire::AppendRecord("", "\x06", /*is_blob=*/false, wire::Framing::kStream, &message_);
+  if (message_.empty()) wire::AppendRecord("", kListFlag, /*is_blob=*/false, wire::Framing::kStream, &message_);
   std::string prefix;
   (void)wire::AppendKey(Key(static_cast<std::int64_t>(instructions_)), &prefix);
   Value instruction(Value::List{Value(handler), Value(method), std::move(args)});
@@ -68,6 +69,35 @@ void BatchBuilder::Emit(std::string_view handler, std::string_view method, Value
   absl::Status status = wire::AppendTree(instruction, prefix, wire::Framing::kStream, &message_);
   if (!status.ok()) return;
   ++instructions_;
+}
+
+// [seqs, "update", [column_path, [[step_hash, value], ...]]]. The pairs are the last node of
+// the instruction in encoding order, so their records are appended after those of the
+// instruction with an empty list: the same bytes as encoding it whole, without building a
+// Value per point.
+void BatchBuilder::EmitUpdate(const SequenceInfo& seq, std::string_view column,
+                              const ColumnPairs& pairs) {
+  const std::int64_t index = static_cast<std::int64_t>(instructions_);
+  Emit(seqs_handler_, "update", Value(Value::List{SeriesPath(seq, column), Value::MakeList()}));
+  std::string pair_key;
+  for (std::int64_t key : {index, std::int64_t{2}, std::int64_t{1}}) {
+    (void)wire::AppendKey(Key(key), &pair_key);
+  }
+  const std::size_t list_key_size = pair_key.size();
+  std::string scalar;
+  for (std::size_t j = 0; j < pairs.size(); ++j) {
+    pair_key.resize(list_key_size);
+    (void)wire::AppendKey(Key(static_cast<std::int64_t>(j)), &pair_key);
+    wire::AppendRecord(pair_key, kListFlag, /*is_blob=*/false, wire::Framing::kStream, &message_);
+    const std::size_t element_key_size = pair_key.size();
+    for (std::int64_t k : {0, 1}) {
+      pair_key.resize(element_key_size);
+      (void)wire::AppendKey(Key(k), &pair_key);
+      scalar.clear();
+      (void)wire::AppendScalar(k == 0 ? Value(pairs[j].first) : pairs[j].second, &scalar);
+      wire::AppendRecord(pair_key, scalar, /*is_blob=*/false, wire::Framing::kStream, &message_);
+    }
+  }
 }
 
 void BatchBuilder::SetMeta(Value path, Value value) {
@@ -166,10 +196,10 @@ absl::Status BatchBuilder::AddPoint(const Point& point) {
     pending.write_max |= is_max;
     pending.write_min |= is_min;
     if (options_.use_update) {
-      pending.val.push_back(Value(Value::List{step_hash, ToValue(point.value)}));
-      pending.epoch.push_back(Value(Value::List{step_hash, std::move(epoch)}));
-      pending.time.push_back(Value(Value::List{step_hash, point.time}));
-      pending.step.push_back(Value(Value::List{step_hash, step}));
+      pending.val.emplace_back(step_hash, ToValue(point.value));
+      pending.epoch.emplace_back(step_hash, std::move(epoch));
+      pending.time.emplace_back(step_hash, Value(point.time));
+      pending.step.emplace_back(step_hash, Value(step));
       pending_bytes_ += kUpdatePointBytes;
       ++points_;
       return absl::OkStatus();
@@ -197,13 +227,10 @@ std::string BatchBuilder::Finish() {
   for (PendingColumns& pending : pending_) {
     SequenceInfo& seq = *pending.sequence;
     if (options_.use_update) {
-      std::pair<std::string_view, std::vector<Value>*> columns[] = {
-          {"val", &pending.val}, {"epoch", &pending.epoch},
-          {"time", &pending.time}, {"step", &pending.step}};
-      for (auto& [column, pairs] : columns) {
-        Emit(seqs_handler_, "update",
-             Value(Value::List{SeriesPath(seq, column), Value(std::move(*pairs))}));
-      }
+      EmitUpdate(seq, "val", pending.val);
+      EmitUpdate(seq, "epoch", pending.epoch);
+      EmitUpdate(seq, "time", pending.time);
+      EmitUpdate(seq, "step", pending.step);
     }
     EmitLastAndExtremes(seq, pending.write_last, pending.write_max, pending.write_min);
     seq.pending = -1;

@@ -83,9 +83,11 @@ class BatchBuilder {
   void Retract();
 
  private:
+  // (step_hash, scalar) pairs of one column for TreeView.update.
+  using ColumnPairs = std::vector<std::pair<std::int64_t, Value>>;
   struct PendingColumns {
     SequenceInfo* sequence;
-    std::vector<Value> val, epoch, time, step;  // [step_hash, value] pairs
+    ColumnPairs val, epoch, time, step;
     bool write_last = false;
     bool write_min = false;
     bool write_max = false;
@@ -97,6 +99,7 @@ class BatchBuilder {
   Value TracePath(const SequenceInfo& seq, std::string_view field) const;
   Value SeriesPath(const SequenceInfo& seq, std::string_view column) const;
   void Emit(std::string_view handler, std::string_view method, Value args);
+  void EmitUpdate(const SequenceInfo& seq, std::string_view column, const ColumnPairs& pairs);
   void EmitLastAndExtremes(const SequenceInfo& seq, bool last, bool max, bool min);
 
   const std::string run_hash_;

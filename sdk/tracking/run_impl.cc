@@ -111,8 +111,14 @@ RunImpl::~RunImpl() {
     return;
   }
   // Start() failed before the run existed: give back what it had created.
+  ReleaseHandlers(absl::Now() + kDefaultTimeout);
+}
+
+void RunImpl::ReleaseHandlers(absl::Time deadline) {
+  // Past the deadline the handlers are left to the server's cleanup of departed clients.
   for (const std::string* handler : {&handlers_.props, &handlers_.seqs, &handlers_.heartbeat,
                                      &handlers_.meta, &handlers_.lock, &handlers_.file_manager}) {
+    if (absl::Now() >= deadline) return;
     if (!handler->empty()) (void)client_->ReleaseResource(*handler);
   }
 }
@@ -532,10 +538,7 @@ absl::Status RunImpl::Close(absl::Duration timeout) {
           result.ok() ? "" : absl::StrCat(" (", result.message(), ")")));
     }
   }
-  for (const std::string* handler : {&handlers_.props, &handlers_.seqs, &handlers_.heartbeat,
-                                     &handlers_.meta, &handlers_.lock, &handlers_.file_manager}) {
-    if (!handler->empty()) (void)client_->ReleaseResource(*handler);
-  }
+  ReleaseHandlers(deadline);
   close_result_ = result;
   return result;
 }

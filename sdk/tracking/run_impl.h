@@ -73,6 +73,8 @@ class RunImpl {
   bool WaitDrained(std::unique_lock<std::mutex>& lock, absl::Time deadline);
   void SenderLoop();
   absl::Status Send(const std::string& message, std::size_t points);
+  // Releases the run's server resources, one by one until `deadline`.
+  void ReleaseHandlers(absl::Time deadline);
   void RecordError(const absl::Status& status);
   absl::Time GiveUpAt() const;
 

@@ -299,7 +299,14 @@ absl::StatusOr<Value> DecodeScalarAt(std::string_view enc, std::size_t base) {
   }
 }
 
-absl::Status UnpackImpl(std::string_view data, Framing framing, std::vector<Record>* records,
+// A record still inside the buffer it was framed in: decoding a message needs no copies.
+struct RecordView {
+  std::string_view key;
+  std::string_view value;
+  bool is_blob = false;
+};
+
+absl::Status UnpackImpl(std::string_view data, Framing framing, std::vector<RecordView>* records,
                         std::vector<std::size_t>* offsets) {
   std::size_t pos = 0;
   const std::size_t n = data.size();
@@ -335,7 +342,7 @@ absl::Status UnpackImpl(std::string_view data, Framing framing, std::vector<Reco
       return ErrorAt(pos - 4, absl::StrCat("value length ", vlen, " exceeds the ", n - pos,
                                            " remaining bytes"));
     }
-    records->push_back(Record{std::string(key), std::string(data.substr(pos, vlen)), is_blob});
+    records->push_back(RecordView{key, data.substr(pos, vlen), is_blob});
     if (offsets != nullptr) offsets->push_back(start);
     pos += vlen;
   }
@@ -349,7 +356,7 @@ struct RecordOrigin {
   std::size_t value = 0;
 };
 
-RecordOrigin OriginOf(std::span<const Record> records, const std::vector<std::size_t>* offsets,
+RecordOrigin OriginOf(std::span<const RecordView> records, const std::vector<std::size_t>* offsets,
                       std::size_t i, Framing framing) {
   if (offsets == nullptr) return {};
   const std::size_t record = (*offsets)[i];
@@ -401,21 +408,22 @@ absl::StatusOr<Value*> AddChild(Value* parent, std::string_view enc, const Segme
   return &items->back().second;
 }
 
-absl::StatusOr<Value> DecodeTreeImpl(std::span<const Record> records,
+absl::StatusOr<Value> DecodeTreeImpl(std::span<const RecordView> records,
                                      const std::vector<std::size_t>* offsets, Framing framing) {
   if (records.empty()) return absl::InvalidArgumentError("no records: empty tree");
   std::size_t padding_budget = 0;
-  for (const Record& r : records) padding_budget += r.key.size() + r.value.size();
+  for (const RecordView& r : records) padding_budget += r.key.size() + r.value.size();
 
   Value root;
   std::vector<OpenNode> open;
-  // Encoded paths of every node built so far: a record that reaches one of them again once
-  // it is no longer open is a duplicate or a non-contiguous child, which Aim mangles.
+  // Encoded paths of the dict and object entries built so far: a record that reaches one of
+  // them again once it is no longer open is a duplicate or a non-contiguous child, which Aim
+  // mangles.
   absl::flat_hash_set<std::string_view> seen;
   std::vector<Segment> segs;
 
   for (std::size_t i = 0; i < records.size(); ++i) {
-    const Record& rec = records[i];
+    const RecordView& rec = records[i];
     const RecordOrigin origin = OriginOf(records, offsets, i, framing);
     // Offsets inside `problem` are stream offsets when the records came from UnpackTree,
     // else offsets inside the record's key or value.
@@ -457,19 +465,23 @@ absl::StatusOr<Value> DecodeTreeImpl(std::span<const Record> records,
     }
     if (match == segs.size()) return fail("duplicate path");
     open.resize(match + 1);
-    if (seen.contains(enc.substr(0, segs[match].end))) {
+    // A list's elements come in increasing index order (AddChild checks it), so only keys of
+    // dicts and objects can come back after their node was closed.
+    const bool keyed = open.back().node->kind() != Value::Kind::kList;
+    if (keyed && seen.contains(enc.substr(0, segs[match].end))) {
       return fail("path revisits a node that earlier records closed (duplicate path or "
                   "children that do not follow their parent)");
     }
     for (std::size_t k = match; k < segs.size(); ++k) {
       const bool last = k + 1 == segs.size();
+      const bool parent_keyed = open.back().node->kind() != Value::Kind::kList;
       // Aim materialises every missing prefix of a path as a dict.
       absl::StatusOr<Value*> node =
           AddChild(open.back().node, enc, segs[k], last ? *std::move(leaf) : Value::MakeDict(),
                    &padding_budget);
       if (!node.ok()) return fail(node.status().message());
       const std::string_view prefix = enc.substr(0, segs[k].end);
-      seen.insert(prefix);
+      if (parent_keyed) seen.insert(prefix);
       open.push_back({*node, prefix});
     }
   }
@@ -553,8 +565,13 @@ void AppendRecord(std::string_view key, std::string_view value, bool is_blob, Fr
 }
 
 absl::StatusOr<std::vector<Record>> Unpack(std::string_view data, Framing framing) {
+  std::vector<RecordView> views;
+  if (absl::Status s = UnpackImpl(data, framing, &views, nullptr); !s.ok()) return s;
   std::vector<Record> records;
-  if (absl::Status s = UnpackImpl(data, framing, &records, nullptr); !s.ok()) return s;
+  records.reserve(views.size());
+  for (const RecordView& v : views) {
+    records.push_back(Record{std::string(v.key), std::string(v.value), v.is_blob});
+  }
   return records;
 }
 
@@ -616,11 +633,14 @@ absl::StatusOr<Value> DecodeScalar(std::string_view encoded) {
 }
 
 absl::StatusOr<Value> DecodeTree(std::span<const Record> records) {
-  return DecodeTreeImpl(records, nullptr, Framing::kStream);
+  std::vector<RecordView> views;
+  views.reserve(records.size());
+  for (const Record& r : records) views.push_back(RecordView{r.key, r.value, r.is_blob});
+  return DecodeTreeImpl(views, nullptr, Framing::kStream);
 }
 
 absl::StatusOr<Value> UnpackTree(std::string_view data, Framing framing) {
-  std::vector<Record> records;
+  std::vector<RecordView> records;
   std::vector<std::size_t> offsets;
   if (absl::Status s = UnpackImpl(data, framing, &records, &offsets); !s.ok()) return s;
   return DecodeTreeImpl(records, &offsets, framing);

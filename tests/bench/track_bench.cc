@@ -7,19 +7,30 @@
 //                       that acknowledges instantly, so only the SDK is measured);
 //                       allocs_per_call: heap allocations per call in steady state.
 //   SenderThroughput    points_per_s the client encodes and hands to an instant server.
-//   HttpThroughput      points_per_s into the test server over loopback (HTTP + WebSocket),
-//                       peak_rss_mb of this process, server instructions and bytes per point.
+//   HttpThroughput      points_per_s into the test server (a child process) over loopback
+//                       (HTTP + WebSocket), the server's instructions and bytes per point,
+//                       client_peak_rss_mb of this process (run alone: --benchmark_filter).
+//   StalledServerMemory the client's memory growth while 4x the queue meets a stalled server.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <new>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "aim/auth/credentials.h"
 #include "aim/run.h"
+#include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "rpc/transport.h"
 #include "tests/support/server/http_test_server.h"
@@ -156,11 +167,12 @@ void BM_SenderThroughput(benchmark::State& state) {
 }
 BENCHMARK(BM_SenderThroughput)->Iterations(500000)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-double PeakRssMb() {
+// VmHWM (peak) or VmRSS (now) of this process, in MB.
+double RssMb(std::string_view field) {
   std::ifstream status("/proc/self/status");
   std::string key;
   while (status >> key) {
-    if (key == "VmHWM:") {
+    if (key == field) {
       double kb = 0;
       status >> kb;
       return kb / 1024.0;
@@ -169,47 +181,177 @@ double PeakRssMb() {
   return 0;
 }
 
+// CPU time of this process (every thread), in seconds.
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// The test server in a child process of its own, so this process's memory is the client's
+// alone. Forked before the client starts any thread of its own; the child starts the server,
+// writes its URL, and on one byte from the parent writes its counters and exits.
+class ServerProcess {
+ public:
+  static std::optional<ServerProcess> Start() {
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) return std::nullopt;
+    const pid_t pid = fork();
+    if (pid < 0) return std::nullopt;
+    if (pid == 0) {
+      close(to_child[1]);
+      close(from_child[0]);
+      Serve(to_child[0], from_child[1]);
+      _exit(0);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    ServerProcess p(pid, to_child[1], from_child[0]);
+    p.url_ = p.ReadLine();
+    if (p.url_.empty()) return std::nullopt;
+    return p;
+  }
+  ServerProcess(ServerProcess&& o) noexcept
+      : pid_(std::exchange(o.pid_, -1)), command_(o.command_), reply_(o.reply_),
+        url_(std::move(o.url_)) {}
+  ~ServerProcess() {
+    if (pid_ < 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    close(command_);
+    close(reply_);
+  }
+  const std::string& url() const { return url_; }
+
+  // From now on every reply of the server takes 2 s.
+  void Stall() { (void)!write(command_, "s", 1); }
+
+  // The server's counters: write instructions, write bytes, messages, CPU seconds.
+  std::array<double, 4> Counters() {
+    (void)!write(command_, "c", 1);
+    std::array<double, 4> out{};
+    std::istringstream(ReadLine()) >> out[0] >> out[1] >> out[2] >> out[3];
+    return out;
+  }
+
+ private:
+  ServerProcess(pid_t pid, int command, int reply) : pid_(pid), command_(command), reply_(reply) {}
+
+  static void Serve(int command, int reply) {
+    auto server = test_server::HttpTestServer::Start();
+    if (!server.ok()) return;
+    const std::string url = (*server)->aim_url() + "\n";
+    (void)!write(reply, url.data(), url.size());
+    char c;
+    while (read(command, &c, 1) == 1) {
+      if (c == 's') {
+        (*server)->SetReplyDelay(absl::Seconds(2));
+        continue;
+      }
+      const test_server::ServerCounters k = (*server)->repo().Counters();
+      const std::string line = absl::StrCat(k.write_instructions, " ", k.write_bytes, " ",
+                                            k.write_messages, " ", CpuSeconds(), "\n");
+      (void)!write(reply, line.data(), line.size());
+    }
+  }
+
+  std::string ReadLine() {
+    std::string line;
+    char c;
+    while (read(reply_, &c, 1) == 1 && c != '\n') line.push_back(c);
+    return line;
+  }
+
+  pid_t pid_;
+  int command_, reply_;
+  std::string url_;
+};
+
+// A test server process and one run on it over HTTP; on failure the benchmark is skipped.
+bool StartServerAndRun(benchmark::State& state, Backpressure backpressure,
+                       std::optional<ServerProcess>& server, std::unique_ptr<Run>& run) {
+  std::optional<ServerProcess> started = ServerProcess::Start();
+  if (!started) {
+    state.SkipWithError("cannot start the test server process");
+    return false;
+  }
+  server.emplace(std::move(*started));
+  auto created = Run::Create({.repo = server->url(),
+                              .credentials = auth::NoCredentials(),
+                              .scheme = Scheme::kHttp,
+                              .backpressure = backpressure});
+  if (!created.ok()) {
+    state.SkipWithError(created.status().ToString().c_str());
+    return false;
+  }
+  run = *std::move(created);
+  return true;
+}
+
+// Points/s from Track() until the test server has acknowledged all of them, for one run
+// over loopback (HTTP + WebSocket); the server's instructions and bytes per point, and the
+// client process's peak memory (run this benchmark alone to read the client's own peak).
 void BM_HttpThroughput(benchmark::State& state) {
   const std::int64_t points = state.range(0);
   for (auto _ : state) {
     state.PauseTiming();
-    auto server = test_server::HttpTestServer::Start();
-    if (!server.ok()) {
-      state.SkipWithError(server.status().ToString().c_str());
-      return;
-    }
-    auto run = Run::Create({.repo = (*server)->aim_url(),
-                            .credentials = auth::NoCredentials(),
-                            .scheme = Scheme::kHttp});
-    if (!run.ok()) {
-      state.SkipWithError(run.status().ToString().c_str());
-      return;
-    }
-    (*server)->repo().ResetCounters();
+    std::optional<ServerProcess> server;
+    std::unique_ptr<Run> run;
+    if (!StartServerAndRun(state, Backpressure::kBlock, server, run)) return;
+    const std::array<double, 4> before = server->Counters();
+    const double client_cpu_before = CpuSeconds();
     const Context train({{"subset", "train"}});
     state.ResumeTiming();
     const auto start = std::chrono::steady_clock::now();
     for (std::int64_t i = 0; i < points; ++i) {
-      (void)(*run)->Track(static_cast<double>(i), "loss", {.step = i, .context = train});
+      (void)run->Track(static_cast<double>(i), "loss", {.step = i, .context = train});
     }
-    absl::Status flushed = (*run)->Flush(absl::Minutes(5));
+    absl::Status flushed = run->Flush(absl::Minutes(5));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     state.PauseTiming();
     if (!flushed.ok()) state.SkipWithError(flushed.ToString().c_str());
-    const test_server::ServerCounters counters = (*server)->repo().Counters();
-    state.counters["points_per_s"] = static_cast<double>(points) / seconds;
-    state.counters["instr_per_point"] =
-        static_cast<double>(counters.write_instructions) / static_cast<double>(points);
-    state.counters["bytes_per_point"] =
-        static_cast<double>(counters.write_bytes) / static_cast<double>(points);
-    state.counters["messages"] = static_cast<double>(counters.write_messages);
-    state.counters["peak_rss_mb"] = PeakRssMb();
-    (void)(*run)->Close();
+    const std::array<double, 4> after = server->Counters();
+    const double n = static_cast<double>(points);
+    state.counters["server_cpu_us_per_point"] = (after[3] - before[3]) * 1e6 / n;
+    state.counters["client_cpu_us_per_point"] = (CpuSeconds() - client_cpu_before) * 1e6 / n;
+    state.counters["points_per_s"] = n / seconds;
+    state.counters["instr_per_point"] = (after[0] - before[0]) / n;
+    state.counters["bytes_per_point"] = (after[1] - before[1]) / n;
+    state.counters["messages"] = after[2] - before[2];
+    state.counters["client_peak_rss_mb"] = RssMb("VmHWM:");
+    (void)run->Close();
     state.ResumeTiming();
   }
 }
 BENCHMARK(BM_HttpThroughput)->Arg(200000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// A stalled server (each acknowledgement takes 2 s) offered four times the default queue
+// (kDefaultMaxQueuedPoints) under Backpressure::kDrop: the queue cap holds, the excess is
+// refused, and the client's memory stops growing once the queue is full.
+void BM_StalledServerMemory(benchmark::State& state) {
+  const std::int64_t points = 4 * static_cast<std::int64_t>(kDefaultMaxQueuedPoints);
+  for (auto _ : state) {
+    std::optional<ServerProcess> server;
+    std::unique_ptr<Run> run;
+    if (!StartServerAndRun(state, Backpressure::kDrop, server, run)) return;
+    const Context train({{"subset", "train"}});
+    server->Stall();
+    const double rss_start = RssMb("VmRSS:");
+    double rss_half = 0;
+    for (std::int64_t i = 0; i < points; ++i) {
+      if (i == points / 2) rss_half = RssMb("VmRSS:");
+      (void)run->Track(static_cast<double>(i), "loss", {.step = i, .context = train});
+    }
+    state.counters["rss_growth_first_half_mb"] = rss_half - rss_start;
+    state.counters["rss_growth_second_half_mb"] = RssMb("VmRSS:") - rss_half;
+    state.counters["points_dropped"] = static_cast<double>(run->stats().points_dropped);
+    (void)run->Close(absl::ZeroDuration());
+    server.reset();  // the client's teardown then meets a closed port, not a stall
+  }
+}
+BENCHMARK(BM_StalledServerMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace aim

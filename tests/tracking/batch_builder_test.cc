@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "tests/wire/typed_json.h"
 #include "wire/codec.h"
+#include "wire/hash.h"
 
 namespace aim::tracking {
 namespace {
@@ -83,6 +84,12 @@ TEST(BatchBuilder, CoalescedModeWritesMetaOncePerMessageWithFinalValues) {
   const Value& last_args = decoded->list()[4].list()[2];
   EXPECT_EQ(last_args.list()[1], Value(100.0));
   EXPECT_EQ(loss.count, 101);
+  // The update pairs, written straight into the message, are exactly what encoding the
+  // whole tree would give.
+  EXPECT_EQ(wire::Pack(*decoded).value(), message);
+  const Value::List& pairs = decoded->list()[0].list()[2].list()[1].list();
+  ASSERT_EQ(pairs.size(), 100u);
+  EXPECT_EQ(pairs[41], Value::MakeList({wire::HashNumber(42), 42.0}));
 }
 
 TEST(BatchBuilder, ARetractedMessageIsIntroducedAgainByTheNextPoint) {

@@ -139,7 +139,9 @@ struct TlsOptions {
   bool verify = true;
 };
 
-inline constexpr std::size_t kDefaultMaxQueuedPoints = 1 << 20;
+// Seconds of a fast training loop. A queued point takes about 72 bytes, and the batch the
+// sender is working through can hold as many again: about 38 MB at most with this default.
+inline constexpr std::size_t kDefaultMaxQueuedPoints = 1 << 18;
 inline constexpr std::size_t kDefaultMaxMessageBytes = 32 * 1024;
 inline constexpr absl::Duration kDefaultTimeout = absl::Seconds(30);
 
@@ -225,8 +227,10 @@ class Run {
   // Waits until everything queued so far is acknowledged by the server. Reports the first
   // write error since the last Flush.
   absl::Status Flush(absl::Duration timeout = kDefaultTimeout) noexcept;
-  // Drains the queue, marks the run finished, releases its server resources. Safe to call
-  // twice; later calls return the first result. Reports what could not be delivered.
+  // Drains the queue, marks the run finished, releases its server resources. Returns after
+  // about `timeout` even against a stalled server (resources not released by then are left
+  // to the server's cleanup of departed clients). Safe to call twice; later calls return the
+  // first result. Reports what could not be delivered.
   absl::Status Close(absl::Duration timeout = kDefaultTimeout) noexcept;
 
   RunStats stats() const;

@@ -6,7 +6,6 @@
 #include <map>
 #include <set>
 
-#include "absl/container/btree_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -47,14 +46,6 @@ Value AimError::ToValue() const {
 }
 
 namespace {
-
-// Aim stores a BLOB's value at this prefix + key and an empty placeholder at the key itself
-// (SPEC 7, rockscontainer `_put_blob`). An empty value is never a valid encoded value.
-constexpr std::string_view kBlobPrefix = "BLOBS\xfe";
-
-// B-tree: a big run holds millions of keys with long shared prefixes; fewer, denser nodes
-// than std::map make every search cheaper.
-using Container = absl::btree_map<std::string, std::string, std::less<>>;
 
 AimError TypeError(absl::string_view text) {
   return AimError::Simple("builtins", "TypeError", Sv(text));
@@ -234,49 +225,6 @@ struct FakeAimRepo::State {
   std::uint64_t next_resource_id ABSL_GUARDED_BY(mu) = 1;
   ServerCounters counters ABSL_GUARDED_BY(mu);
 
-  // ---- storage primitives (rockscontainer semantics) ----
-  // Deletes the key range [begin, begin + 0xFF) and returns where it was: the insertion hint
-  // for what replaces it. One tree search for the common case (no BLOBs); keys of a big run
-  // share long prefixes, so every search costs many long compares.
-  static Container::iterator DeleteRange(Container& c, std::string_view begin) {
-    auto it = c.lower_bound(begin);
-    // Past `begin`, a key is in the range exactly when it starts with `begin`: the next byte
-    // of an encoded path is never 0xFF.
-    while (it != c.end() && absl::StartsWith(it->first, Av(begin))) it = c.erase(it);
-    const std::string blob_begin = absl::StrCat(Av(kBlobPrefix), Av(begin));
-    for (auto b = c.lower_bound(blob_begin);
-         b != c.end() && absl::StartsWith(b->first, blob_begin);) {
-      b = c.erase(b);
-    }
-    return it;
-  }
-  static Container::iterator Put(Container& c, Container::iterator hint, std::string key,
-                                 std::string value, bool is_blob) {
-    if (!is_blob) {
-      c.erase(absl::StrCat(Av(kBlobPrefix), key));
-      return std::next(c.insert_or_assign(hint, std::move(key), std::move(value)));
-    }
-    c[absl::StrCat(Av(kBlobPrefix), key)] = std::move(value);
-    return std::next(c.insert_or_assign(hint, std::move(key), std::string()));
-  }
-  // Records under `prefix` with the prefix stripped, BLOBs resolved.
-  static std::vector<wire::Record> Items(const Container& c, std::string_view prefix) {
-    std::vector<wire::Record> out;
-    for (auto it = c.lower_bound(prefix); it != c.end() && absl::StartsWith(it->first, Av(prefix));
-         ++it) {
-      wire::Record r{it->first.substr(prefix.size()), it->second, false};
-      if (r.value.empty()) {
-        auto blob = c.find(absl::StrCat(Av(kBlobPrefix), it->first));
-        if (blob != c.end()) {
-          r.value = blob->second;
-          r.is_blob = true;
-        }
-      }
-      out.push_back(std::move(r));
-    }
-    return out;
-  }
-
   std::optional<AimError> SetTree(const Resource& r, const Value& path_value, const Value& value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto path = ToPathArg(path_value);
@@ -287,11 +235,24 @@ struct FakeAimRepo::State {
   // TreeView.set at an already encoded path: delete the subtree, write the value's records.
   static std::optional<AimError> SetEncoded(Container& c, std::string_view prefix,
                                             const Value& value) {
+    switch (value.kind()) {
+      case Value::Kind::kNone:
+      case Value::Kind::kBool:
+      case Value::Kind::kInt:
+      case Value::Kind::kDouble: {
+        // What every tracked point is: one record at the path itself.
+        std::string encoded;
+        (void)wire::AppendScalar(value, &encoded);  // cannot fail for these kinds
+        c.Replace(prefix, std::move(encoded));
+        return std::nullopt;
+      }
+      default: break;
+    }
     absl::StatusOr<std::vector<wire::Record>> records = wire::EncodeTree(value);
     if (!records.ok()) return TypeError(records.status().message());
-    auto hint = DeleteRange(c, prefix);
+    c.DeleteSubtree(prefix);
     for (wire::Record& rec : *records) {
-      hint = Put(c, hint, absl::StrCat(Av(prefix), rec.key), std::move(rec.value), rec.is_blob);
+      c.Put(absl::StrCat(Av(prefix), rec.key), std::move(rec.value), rec.is_blob);
     }
     return std::nullopt;
   }
@@ -622,9 +583,9 @@ struct FakeAimRepo::State {
       if (auto* e = std::get_if<AimError>(&path)) return fail(*e);
       Container& c = containers[r.container];
       if (method == "make_array") {
-        Put(c, c.end(), std::get<PathArg>(path).encoded, std::string("\x06", 1), false);
+        c.Put(std::get<PathArg>(path).encoded, std::string("\x06", 1), false);
       } else {
-        DeleteRange(c, std::get<PathArg>(path).encoded);
+        c.DeleteSubtree(std::get<PathArg>(path).encoded);
       }
       return {};
     }
@@ -647,9 +608,15 @@ struct FakeAimRepo::State {
     static const Container kNoContainer;
     auto cit = containers.find(r.container);
     const Container& c = cit == containers.end() ? kNoContainer : cit->second;
+    const std::vector<StoredRecord>& sorted = c.Sorted();
+    auto lower_bound = [&sorted](const std::string& key) {
+      return std::lower_bound(
+          sorted.begin(), sorted.end(), key,
+          [](const StoredRecord& r, const std::string& k) { return r.first < k; });
+    };
 
     if (method == "collect") {
-      std::vector<wire::Record> records = Items(c, path.encoded);
+      std::vector<wire::Record> records = c.Items(path.encoded);
       const std::string missing =
           absl::StrCat("No key ", PyReprPath(path.path, path.was_list), " is present.");
       if (records.empty()) return fail(AimError::KeyError(missing));
@@ -658,14 +625,14 @@ struct FakeAimRepo::State {
       return {*std::move(v), std::nullopt};
     }
     if (method == "first_key") {
-      auto it = c.lower_bound(path.encoded + '\0');
-      if (it == c.end()) return fail(AimError::StopIteration());
+      auto it = lower_bound(path.encoded + '\0');
+      if (it == sorted.end()) return fail(AimError::StopIteration());
       if (!absl::StartsWith(it->first, path.encoded)) return fail(AimError::EmptyKeyError());
       return FirstKeyOf(std::string_view(it->first).substr(path.encoded.size()));
     }
     if (method == "last_key") {
-      auto it = c.lower_bound(path.encoded + '\xff');
-      if (it == c.begin()) return fail(AimError::EmptyKeyError());
+      auto it = lower_bound(path.encoded + '\xff');
+      if (it == sorted.begin()) return fail(AimError::EmptyKeyError());
       --it;
       if (!absl::StartsWith(it->first, path.encoded) || it->first.size() == path.encoded.size()) {
         return fail(AimError::EmptyKeyError());
@@ -674,7 +641,7 @@ struct FakeAimRepo::State {
     }
     // keys_eager / items_eager: one entry per child key; the record at the path itself (the
     // node's own flag) is skipped, as Aim's `skip_top_level` does.
-    std::vector<wire::Record> records = Items(c, path.encoded);
+    std::vector<wire::Record> records = c.Items(path.encoded);
     Value::List out;
     std::size_t i = 0;
     if (i < records.size() && records[i].key.empty()) ++i;
@@ -862,7 +829,7 @@ std::vector<StoredRecord> FakeAimRepo::Records(std::string_view name, std::strin
   absl::MutexLock l(&state_->mu);
   auto it = state_->containers.find(absl::StrCat(".aim/", Av(name), "/chunks/", Av(sub)));
   if (it == state_->containers.end()) return {};
-  return {it->second.begin(), it->second.end()};
+  return it->second.Sorted();
 }
 std::vector<std::string> FakeAimRepo::ContainerPaths() const {
   absl::MutexLock l(&state_->mu);

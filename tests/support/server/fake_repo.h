@@ -27,6 +27,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "aim/value.h"
+#include "tests/support/server/container.h"
 
 namespace aim::test_server {
 
@@ -90,9 +91,6 @@ struct FakeAimRepoOptions {
   // false, as 3.29 servers. SetVersion() does not change it.
   bool require_from_union = false;
 };
-
-// One key/value record of a container, in storage order.
-using StoredRecord = std::pair<std::string, std::string>;  // (key bytes, value bytes)
 
 class FakeAimRepo {
  public:

@@ -25,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
+#include "rpc/websocket_frame.h"
 #include "tests/support/server/python_text.h"
 #include "wire/codec.h"
 
@@ -293,7 +294,7 @@ struct HttpTestServer::Impl {
     std::string buf;
     // Reads more bytes; false on EOF/error or when `deadline` passes with nothing read.
     bool ReadMore(Impl& impl, absl::Time deadline) {
-      char tmp[16384];
+      char tmp[65536];
       while (!impl.stopping.load()) {
         const absl::Duration left = deadline - absl::Now();
         if (left <= absl::ZeroDuration()) return false;
@@ -702,11 +703,12 @@ struct HttpTestServer::Impl {
           if (opcode >= 8 && (len > 125 || (b0 & 0x80) == 0)) return ReadResult::kProtocolError;
           if (len > options.max_message_bytes) return ReadResult::kTooBig;
           if (b.size() >= header + 4 + len) {
-            const char* mask = b.data() + header;
+            rpc::internal::WsMask mask;
+            std::memcpy(mask.data(), b.data() + header, 4);
             f->fin = (b0 & 0x80) != 0;
             f->opcode = opcode;
             f->payload.assign(b, header + 4, len);
-            for (std::size_t i = 0; i < f->payload.size(); ++i) f->payload[i] ^= mask[i % 4];
+            rpc::internal::ApplyMask(mask, f->payload);
             io.buf.erase(0, header + 4 + len);
             return ReadResult::kFrame;
           }
@@ -844,13 +846,16 @@ struct HttpTestServer::Impl {
       error = AimError::KeyError("bytes");  // receive_bytes() on a text message
       repo->CountBytesReceived(payload.size());
     } else if (!error) {
-      absl::StatusOr<std::vector<wire::Record>> records = wire::Unpack(payload);
-      if (records.ok() && HasInvalidUtf8(*records)) {
-        repo->CountBytesReceived(payload.size());
-        return false;  // Aim cannot even build its error reply: bare drop
+      absl::StatusOr<Value> instructions = wire::UnpackTree(payload);
+      if (!instructions.ok()) {
+        // Why it failed decides the reply (a valid message decodes without copies above).
+        absl::StatusOr<std::vector<wire::Record>> records = wire::Unpack(payload);
+        if (records.ok() && HasInvalidUtf8(*records)) {
+          repo->CountBytesReceived(payload.size());
+          return false;  // Aim cannot even build its error reply: bare drop
+        }
+        if (records.ok()) instructions = wire::DecodeTree(*records);
       }
-      absl::StatusOr<Value> instructions =
-          records.ok() ? wire::DecodeTree(*records) : absl::StatusOr<Value>(records.status());
       if (!instructions.ok()) {
         repo->CountBytesReceived(payload.size());
         error = AimError::Simple("builtins", "ValueError", Sv(instructions.status().message()));

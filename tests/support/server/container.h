@@ -1,0 +1,73 @@
+// Container: one RocksDB container of the fake repository (e.g. `.aim/seqs/chunks/<hash>`),
+// with the rockscontainer semantics TreeView relies on: records in bytewise key order,
+// subtree deletion, and BLOBs stored beside an empty placeholder key (SPEC 7).
+//
+// Writes are hash-map operations. A big run holds millions of keys that share prefixes of
+// some 60 bytes; an ordered tree over whole keys spent its time comparing those prefixes and
+// chasing pointers to them, and was the test server's throughput bound. Keys are therefore
+// grouped by their parent path (everything before the last encoded key): the groups are
+// ordered, the members of a group are not, and reads sort what they return. The test server
+// reads rarely, and mostly small containers.
+//
+// Not thread-safe: FakeAimRepo calls it under its own mutex.
+#ifndef AIM_TESTS_SUPPORT_SERVER_CONTAINER_H_
+#define AIM_TESTS_SUPPORT_SERVER_CONTAINER_H_
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "wire/codec.h"
+
+namespace aim::test_server {
+
+// One key/value record of a container, in storage order.
+using StoredRecord = std::pair<std::string, std::string>;  // (key bytes, value bytes)
+
+class Container {
+ public:
+  // Writes one record at `key` (an encoded path). A BLOB's value goes to "BLOBS\xfe" + key and
+  // an empty placeholder to `key`; a plain value replaces any BLOB stored for `key`.
+  void Put(std::string_view key, std::string value, bool is_blob);
+
+  // Deletes every record whose key starts with `prefix` (an encoded path), BLOBs included.
+  void DeleteSubtree(std::string_view prefix);
+
+  // DeleteSubtree(key) + Put(key, value, false) in one lookup of `key`: TreeView.set of a
+  // scalar, which is what every tracked point is.
+  void Replace(std::string_view key, std::string value);
+
+  // Every record in key order, BLOB entries as Aim stores them. Valid until the next write.
+  const std::vector<StoredRecord>& Sorted() const;
+
+  // The records under `prefix`, in key order, with the prefix stripped and BLOBs resolved.
+  std::vector<wire::Record> Items(std::string_view prefix) const;
+
+ private:
+  // parent path -> (last encoded key -> value)
+  using Group = absl::flat_hash_map<std::string, std::string>;
+
+  void Erase(std::string_view key);
+  // The records strictly below `prefix` (not the one at it).
+  void DeleteBelow(std::string_view prefix);
+  // The group of `parent`, or nullptr; consecutive writes nearly always share a parent.
+  Group* FindGroup(std::string_view parent);
+  Group& FindOrAddGroup(std::string_view parent);
+  void EraseGroups(std::map<std::string, Group, std::less<>>::iterator first,
+                   std::map<std::string, Group, std::less<>>::iterator last);
+
+  // A node-based map: the cached Group* below stays valid while other groups come and go.
+  std::map<std::string, Group, std::less<>> groups_;
+  std::string cached_parent_;
+  Group* cached_group_ = nullptr;
+  bool has_blobs_ = false;  // no BLOB was ever written: skip looking for them
+  mutable std::vector<StoredRecord> sorted_;
+  mutable bool sorted_valid_ = true;
+};
+
+}  // namespace aim::test_server
+
+#endif  // AIM_TESTS_SUPPORT_SERVER_CONTAINER_H_
