@@ -253,8 +253,13 @@ absl::Status RunImpl::RestoreSequences() {
 
 SequenceInfo* RunImpl::FindOrAddSequence(std::int64_t ctx, std::string_view name,
                                          const Context& context) {
+  // Loops mostly track the same metric many times in a row: skip both lookups then.
+  if (last_sequence_ != nullptr && last_sequence_->context.id() == ctx &&
+      last_sequence_->name == name) {
+    return last_sequence_;
+  }
   auto& by_name = sequence_index_[ctx];
-  if (auto it = by_name.find(Av(name)); it != by_name.end()) return it->second;
+  if (auto it = by_name.find(Av(name)); it != by_name.end()) return last_sequence_ = it->second;
   // First point of this sequence: check once that Aim can store the name.
   if (!wire::EncodePath(Path{std::string(name)}).ok()) return nullptr;
   SequenceInfo& seq = sequences_.emplace_back(std::string(name), context);
@@ -268,7 +273,7 @@ SequenceInfo* RunImpl::FindOrAddSequence(std::int64_t ctx, std::string_view name
     }
   }
   by_name.emplace(std::string(name), &seq);
-  return &seq;
+  return last_sequence_ = &seq;
 }
 
 absl::Status RunImpl::Track(const Number& value, std::string_view name,

@@ -110,6 +110,7 @@ class RunImpl {
   std::deque<SequenceInfo> sequences_;  // stable addresses, referenced by queued points
   absl::flat_hash_map<std::int64_t, absl::flat_hash_map<std::string, SequenceInfo*>>
       sequence_index_;
+  SequenceInfo* last_sequence_ = nullptr;  // what FindOrAddSequence found last
   absl::flat_hash_map<std::int64_t, absl::flat_hash_map<std::string, RestoredSequence>>
       restored_;
 
