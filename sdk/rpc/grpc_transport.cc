@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -183,7 +184,7 @@ class GrpcTransport final : public Transport {
     request.set_client_uri(options_.client_uri);
     DisconnectResponse response;
     return Unary(Snapshot()->router_stub.get(), &RemoteRouterService::Stub::disconnect,
-                 "disconnect", request, &response, options_.request_timeout);
+                 "disconnect", request, &response, BestEffortTimeout(options_.request_timeout));
   }
 
   absl::Status Heartbeat() override {
@@ -191,7 +192,7 @@ class GrpcTransport final : public Transport {
     request.set_client_uri(options_.client_uri);
     HeartbeatResponse response;
     return Unary(Snapshot()->router_stub.get(), &RemoteRouterService::Stub::client_heartbeat,
-                 "client_heartbeat", request, &response, options_.request_timeout);
+                 "client_heartbeat", request, &response, BestEffortTimeout(options_.request_timeout));
   }
 
   absl::StatusOr<std::string> GetVersion() override {
@@ -235,7 +236,7 @@ class GrpcTransport final : public Transport {
     request.set_client_uri(options_.client_uri);
     ReleaseResourceResponse response;
     return Unary(Snapshot()->tracking_stub.get(), &RemoteTrackingService::Stub::release_resource,
-                 "release_resource", request, &response, options_.request_timeout);
+                 "release_resource", request, &response, BestEffortTimeout(options_.request_timeout));
   }
 
   absl::StatusOr<Value> ReadInstruction(std::string_view handler, std::string_view method,
@@ -307,6 +308,11 @@ class GrpcTransport final : public Transport {
     return value;
   }
 
+  void InterruptWrite() override {
+    absl::MutexLock lock(&write_mu_);
+    if (write_ctx_ != nullptr) write_ctx_->TryCancel();
+  }
+
   absl::Status WriteBatch(std::string_view message) override {
     absl::StatusOr<std::vector<std::string>> records =
         SplitRecords(message, options_.max_message_bytes);
@@ -314,6 +320,14 @@ class GrpcTransport final : public Transport {
     if (records->empty()) return absl::InvalidArgumentError("empty write batch");
     grpc::ClientContext ctx;
     Prepare(&ctx, options_.write_timeout);
+    {
+      absl::MutexLock lock(&write_mu_);
+      write_ctx_ = &ctx;
+    }
+    absl::Cleanup forget_ctx = [this] {
+      absl::MutexLock lock(&write_mu_);
+      write_ctx_ = nullptr;
+    };
     WriteInstructionsResponse response;
     auto writer = Snapshot()->tracking_stub->run_write_instructions(&ctx, &response);
     WriteInstructionsRequest request;
@@ -326,6 +340,8 @@ class GrpcTransport final : public Transport {
     }
     if (writing) writer->WritesDone();
     if (absl::Status s = CallStatus(writer->Finish(), "run_write_instructions"); !s.ok()) {
+      // Cancelled by InterruptWrite(): reported as the lost connection it stands for.
+      if (s.code() == absl::StatusCode::kCancelled) return absl::UnavailableError(s.message());
       return s;
     }
     if (response.status() == WriteInstructionsResponse::ERROR) {
@@ -492,6 +508,9 @@ class GrpcTransport final : public Transport {
   const std::string credentials_description_;
 
   mutable absl::Mutex mu_;
+  // The context of the WriteBatch in progress, for InterruptWrite().
+  absl::Mutex write_mu_;
+  grpc::ClientContext* write_ctx_ ABSL_GUARDED_BY(write_mu_) = nullptr;
   std::shared_ptr<Channels> channels_ ABSL_GUARDED_BY(mu_);
   std::uint16_t worker_index_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -125,7 +126,7 @@ class HttpTransport final : public Transport {
       absl::MutexLock lock(&ws_mu_);
       stopping_ = true;
       if (ws_ != nullptr) ws_->Close(kCloseNormal);
-      ws_.reset();
+      ResetWebSocketLocked();
     }
     WakeKeeper();
     keeper_.join();
@@ -148,10 +149,12 @@ class HttpTransport final : public Transport {
       DropWebSocketLocked();
       ws_lost_ = absl::OkStatus();
     }
-    return Get(ClientPath("disconnect")).status();
+    return Call(false, ClientPath("disconnect"), "", BestEffortTimeout(options_.request_timeout)).status();
   }
 
-  absl::Status Heartbeat() override { return Get(ClientPath("heartbeat")).status(); }
+  absl::Status Heartbeat() override {
+    return Call(false, ClientPath("heartbeat"), "", BestEffortTimeout(options_.request_timeout)).status();
+  }
 
   absl::StatusOr<std::string> GetVersion() override {
     const std::string url = absl::StrCat(http_prefix_, "/client/get-version/");
@@ -192,7 +195,9 @@ class HttpTransport final : public Transport {
     if (!IsPathSegment(handler)) {
       return absl::InvalidArgumentError("resource handler has characters unsafe in a URL");
     }
-    return Get(TrackingPath(absl::StrCat("release-resource/", Av(handler), "/"))).status();
+    return Call(false, TrackingPath(absl::StrCat("release-resource/", Av(handler), "/")), "",
+                BestEffortTimeout(options_.request_timeout))
+        .status();
   }
 
   absl::StatusOr<Value> ReadInstruction(std::string_view handler, std::string_view method,
@@ -217,6 +222,13 @@ class HttpTransport final : public Transport {
                                               result.status().message()));
     }
     return result;
+  }
+
+  // WriteBatch holds ws_mu_ while it waits; shutting the socket down (under a lock of its
+  // own, so the descriptor cannot be closed and reused meanwhile) ends that wait at once.
+  void InterruptWrite() override {
+    absl::MutexLock lock(&socket_mu_);
+    if (ws_socket_ >= 0) shutdown(ws_socket_, SHUT_RDWR);
   }
 
   absl::Status WriteBatch(std::string_view message) override {
@@ -326,6 +338,10 @@ class HttpTransport final : public Transport {
     absl::StatusOr<std::unique_ptr<WebSocketConnection>> ws = WebSocketConnection::Open(open);
     if (!ws.ok()) return ws.status();
     ws_ = *std::move(ws);
+    {
+      absl::MutexLock lock(&socket_mu_);
+      ws_socket_ = ws_->socket();
+    }
     last_ping_ = absl::InfinitePast();
     WakeKeeper();
     return absl::OkStatus();
@@ -334,8 +350,16 @@ class HttpTransport final : public Transport {
   void DropWebSocketLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ws_mu_) {
     if (ws_ == nullptr) return;
     ws_->Close(kCloseNormal);
-    ws_.reset();
+    ResetWebSocketLocked();
     WakeKeeper();
+  }
+
+  void ResetWebSocketLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ws_mu_) {
+    {
+      absl::MutexLock lock(&socket_mu_);
+      ws_socket_ = -1;
+    }
+    ws_.reset();
   }
 
   void WakeKeeper() {
@@ -370,7 +394,7 @@ class HttpTransport final : public Transport {
           }
           if (!s.ok()) {
             ws_lost_ = s;
-            ws_.reset();
+            ResetWebSocketLocked();
           } else {
             if (interval > absl::ZeroDuration()) {
               const absl::Time next = last_ping_ > ws_->last_received()
@@ -414,6 +438,9 @@ class HttpTransport final : public Transport {
 
   absl::Mutex ws_mu_;
   std::unique_ptr<WebSocketConnection> ws_ ABSL_GUARDED_BY(ws_mu_);
+  // ws_'s socket, for InterruptWrite(), which cannot take ws_mu_. Lock order: ws_mu_ first.
+  absl::Mutex socket_mu_ ABSL_ACQUIRED_AFTER(ws_mu_);
+  int ws_socket_ ABSL_GUARDED_BY(socket_mu_) = -1;
   // Why the keeper dropped the connection while idle; reported by the next WriteBatch.
   absl::Status ws_lost_ ABSL_GUARDED_BY(ws_mu_);
   absl::Time last_ping_ ABSL_GUARDED_BY(ws_mu_) = absl::InfinitePast();

@@ -3,14 +3,24 @@
 #ifndef AIM_SDK_RPC_TRANSPORT_H_
 #define AIM_SDK_RPC_TRANSPORT_H_
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "aim/value.h"
 
 namespace aim::rpc {
+
+// Heartbeat, ReleaseResource and Disconnect are best effort (a server forgets a silent
+// client and its resources by itself): transports give each at most this long, so that
+// shutting down against a server that stopped answering does not take request timeouts.
+inline constexpr absl::Duration kBestEffortCallTimeout = absl::Seconds(2);
+inline absl::Duration BestEffortTimeout(absl::Duration request_timeout) {
+  return std::min(request_timeout, kBestEffortCallTimeout);
+}
 
 // One connection of one client (one client URI) to an Aim server.
 //
@@ -47,6 +57,10 @@ class Transport {
   // Sends one batch of write instructions and waits for the server to apply it. `message` is
   // the packed (Framing::kStream) encoding of a list of [handler, method, args] triples.
   virtual absl::Status WriteBatch(std::string_view message) = 0;
+  // Abandons a WriteBatch in progress on another thread, if any: it returns kUnavailable at
+  // once, as for a lost connection (the batch may or may not have been applied), so a run
+  // whose Close() deadline passed need not wait for the server's answer.
+  virtual void InterruptWrite() = 0;
 };
 
 // A server-side exception, as Aim reports it (module, class, JSON args, message).

@@ -150,6 +150,8 @@ absl::StatusOr<Value> Client::Read(std::string_view handler, std::string_view me
 
 absl::Status Client::Write(std::string_view message) { return transport_->WriteBatch(message); }
 
+void Client::InterruptWrite() { transport_->InterruptWrite(); }
+
 std::uint64_t Client::generation() const {
   std::lock_guard<std::mutex> lock(mu_);
   return generation_;

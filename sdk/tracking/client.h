@@ -54,6 +54,9 @@ class Client {
   absl::StatusOr<Value> Read(std::string_view handler, std::string_view method,
                              const Value& args);
   absl::Status Write(std::string_view message);
+  // Abandons the Write() in progress, whichever run's it is (one that was not closing sees a
+  // lost connection and resends).
+  void InterruptWrite();
 
   // After a connection loss: re-registers the client and re-creates every live resource
   // with its handler. `generation` is the value of generation() the caller saw before its

@@ -106,6 +106,7 @@ RunImpl::RunImpl(std::shared_ptr<Client> client, const RunOptions& options, std:
       per_field_writes_(options.per_field_writes) {}
 
 RunImpl::~RunImpl() {
+  if (close_result_.has_value()) return;  // Close() gave everything back already
   if (sender_.joinable()) {
     (void)Close(kDefaultTimeout);
     return;
@@ -526,12 +527,16 @@ absl::Status RunImpl::Close(absl::Duration timeout) {
     result.Update(Read(handlers_.heartbeat, "stop", Value::MakeList(), deadline).status());
     result.Update(Read(handlers_.lock, "release", Value::MakeList({false}), deadline).status());
   }
+  bool sending;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_sender_ = true;
     give_up_at_ns_ = absl::ToUnixNanos(absl::Now());  // what is still retried is given up
+    sending = done_ < enqueued_;
   }
   work_cv_.notify_all();
+  // Past the deadline with a batch still out: do not wait for the server's answer to it.
+  if (sending) client_->InterruptWrite();
   if (sender_.joinable()) sender_.join();
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -117,6 +117,7 @@ class ProbedTransport final : public rpc::Transport {
   absl::Status WriteBatch(std::string_view message) override {
     return inner_->WriteBatch(message);
   }
+  void InterruptWrite() override { inner_->InterruptWrite(); }
 
  private:
   const std::unique_ptr<rpc::Transport> inner_;

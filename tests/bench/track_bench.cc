@@ -81,6 +81,7 @@ class InstantTransport : public rpc::Transport {
     return Value();
   }
   absl::Status WriteBatch(std::string_view) override { return absl::OkStatus(); }
+  void InterruptWrite() override {}
 
  private:
   std::atomic<int> handlers_{0};

@@ -149,6 +149,29 @@ TEST(GrpcRun, RestartWithWorkersKeepsTheRunOnItsWorker) {
   EXPECT_GE((*run)->stats().reconnects, 1u);
 }
 
+TEST(GrpcRun, CloseAgainstAStalledServerIsBounded) {
+  auto server = MustStart({});
+  ASSERT_NE(server, nullptr);
+  auto run = Run::Create({.repo = server->aim_url(),
+                          .credentials = auth::NoCredentials(),
+                          .protocol = Protocol::kGrpc,
+                          .scheme = Scheme::kHttp,
+                          .request_timeout = absl::Seconds(30)});
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_TRUE((*run)->Track(1.0, "loss").ok());
+  ASSERT_TRUE((*run)->Flush().ok());
+
+  server->SetWriteDelay(absl::Minutes(10));
+  ASSERT_TRUE((*run)->Track(2.0, "loss").ok());
+  const absl::Time start = absl::Now();
+  absl::Status closed = (*run)->Close(absl::Seconds(1));
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(closed.code(), absl::StatusCode::kDataLoss) << closed;
+  // A failure bound, not timing: the write in flight is cancelled at Close()'s deadline
+  // instead of waiting out its 30 s timeout.
+  EXPECT_LT(took, absl::Seconds(10)) << "Close took " << took;
+}
+
 TEST(GrpcRun, UnreachableServerFailsCleanly) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};

@@ -20,6 +20,7 @@
 #include "aim/run.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/transport.h"
 #include "tests/support/server/http_test_server.h"
 #include "wire/codec.h"
 #include "wire/string_view_compat.h"
@@ -84,6 +85,16 @@ std::unique_ptr<HttpTestServer> StartServer(HttpTestServerOptions options = {}) 
   return server.ok() ? *std::move(server) : nullptr;
 }
 
+// A run on `server` that has stored one point.
+std::unique_ptr<Run> RunWithOnePoint(HttpTestServer& server) {
+  auto run = Run::Create(OptionsFor(server));
+  EXPECT_TRUE(run.ok()) << run.status();
+  if (!run.ok()) return nullptr;
+  EXPECT_TRUE((*run)->Track(1.0, "loss").ok());
+  EXPECT_TRUE((*run)->Flush().ok());
+  return *std::move(run);
+}
+
 TEST(HttpFaults, ServerRestartMidRunStoresEveryPointExactlyOnce) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);
@@ -121,24 +132,22 @@ TEST(HttpFaults, ServerRestartMidRunStoresEveryPointExactlyOnce) {
 TEST(HttpFaults, RestartWhileIdleIsRecoveredByTheNextRead) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  auto run = Run::Create(OptionsFor(*server));
-  ASSERT_TRUE(run.ok()) << run.status();
-  ASSERT_TRUE((*run)->Track(1.0, "loss").ok());
-  ASSERT_TRUE((*run)->Flush().ok());
+  std::unique_ptr<aim::Run> run = RunWithOnePoint(*server);
+  ASSERT_NE(run, nullptr);
 
   // Nothing is queued, so the first call after the restart is a read (AddTag) on a handler
   // the server no longer knows: it answers 400 UnauthorizedRequestError, no connection error.
   server->Restart();
-  absl::Status tagged = (*run)->AddTag("after-restart");
+  absl::Status tagged = run->AddTag("after-restart");
   EXPECT_TRUE(tagged.ok()) << tagged;
-  ASSERT_TRUE((*run)->Track(2.0, "loss").ok());
-  absl::Status closed = (*run)->Close();
+  ASSERT_TRUE(run->Track(2.0, "loss").ok());
+  absl::Status closed = run->Close();
   EXPECT_TRUE(closed.ok()) << closed;
 
-  std::optional<test_server::RunProps> props = server->repo().Props((*run)->hash());
+  std::optional<test_server::RunProps> props = server->repo().Props(run->hash());
   ASSERT_TRUE(props.has_value());
   EXPECT_EQ(props->tags, std::vector<std::string>{"after-restart"});
-  EXPECT_EQ(ReadStoredPoints(server->repo(), (*run)->hash()).steps, Range(0, 2));
+  EXPECT_EQ(ReadStoredPoints(server->repo(), run->hash()).steps, Range(0, 2));
 }
 
 class WebSocketDrops : public ::testing::TestWithParam<DropPoint> {};
@@ -262,6 +271,29 @@ TEST(HttpFaults, ServerDownAtCloseReportsWhatWasNotDelivered) {
   EXPECT_LT(took, timeout + absl::Seconds(6)) << "Close took " << took;
   // A second Close() reports the same, at once.
   EXPECT_EQ((*run)->Close(timeout), closed);
+}
+
+TEST(HttpFaults, CloseAndTeardownAgainstAHungServerAreBounded) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  std::unique_ptr<aim::Run> run = RunWithOnePoint(*server);
+  ASSERT_NE(run, nullptr);
+
+  // Connected, but nothing is answered any more (a proxy whose origin hangs).
+  server->SetReplyDelay(absl::Minutes(10));
+  ASSERT_TRUE(run->Track(2.0, "loss").ok());
+  const absl::Duration timeout = absl::Seconds(1);
+  const absl::Time start = absl::Now();
+  absl::Status closed = run->Close(timeout);
+  run.reset();  // the last run: the client's heartbeat, release and disconnect go too
+  const absl::Duration took = absl::Now() - start;
+
+  EXPECT_EQ(closed.code(), absl::StatusCode::kDataLoss) << closed;
+  // Failure bounds, not timing: Close() gives up at its timeout and the best-effort calls
+  // after it take kBestEffortCallTimeout each (2 s), where request timeouts (10 s) took 30 s
+  // and more; the margin absorbs sanitizers on a loaded machine.
+  EXPECT_LT(took, timeout + 3 * rpc::kBestEffortCallTimeout + absl::Seconds(6))
+      << "shutting down took " << took;
 }
 
 TEST(HttpFaults, DropBackpressureNeverWaitsAndBoundsTheQueue) {

@@ -67,8 +67,17 @@ absl::StatusOr<Value> DecodeRecords(const std::vector<std::string>& messages) {
   return wire::DecodeTree(records);
 }
 
+// Shared by every service of a test server: the calls they saw, and the write delay fault.
 class Recorder {
  public:
+  void SetWriteDelay(absl::Duration delay) {
+    absl::MutexLock lock(&mu_);
+    write_delay_ = delay;
+  }
+  absl::Duration write_delay() const {
+    absl::MutexLock lock(&mu_);
+    return write_delay_;
+  }
   void Call(std::string method, int server, const grpc::ServerContext& ctx) {
     absl::MutexLock lock(&mu_);
     calls_.push_back({std::move(method), server, ClientMetadata(ctx.client_metadata())});
@@ -90,6 +99,7 @@ class Recorder {
   mutable absl::Mutex mu_;
   std::vector<GrpcCallRecord> calls_ ABSL_GUARDED_BY(mu_);
   std::vector<GrpcMetadata> refused_ ABSL_GUARDED_BY(mu_);
+  absl::Duration write_delay_ ABSL_GUARDED_BY(mu_);
 };
 
 class RequireMetadata final : public grpc::AuthMetadataProcessor {
@@ -232,6 +242,13 @@ class TrackingService final : public RemoteTrackingService::Service {
       client_uri = request.client_uri();  // Aim takes the last message's
       bytes += request.message().size();
       messages.push_back(std::move(*request.mutable_message()));
+    }
+    // A stalled server: nothing is applied or answered until the delay passes, unless the
+    // client gives up first.
+    const absl::Time answer_at = absl::Now() + recorder_->write_delay();
+    while (absl::Now() < answer_at) {
+      if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client gave up");
+      absl::SleepFor(absl::Milliseconds(10));
     }
     absl::StatusOr<Value> instructions = DecodeRecords(messages);
     std::optional<AimError> error;
@@ -469,6 +486,7 @@ FakeAimRepo& GrpcTestServer::worker_repo(int index) const {
 int GrpcTestServer::workers() const { return impl_->options.workers; }
 std::vector<GrpcCallRecord> GrpcTestServer::Calls() const { return impl_->recorder.Calls(); }
 std::vector<GrpcMetadata> GrpcTestServer::Refused() const { return impl_->recorder.Refused(); }
+void GrpcTestServer::SetWriteDelay(absl::Duration delay) { impl_->recorder.SetWriteDelay(delay); }
 
 void GrpcTestServer::Stop() {
   absl::MutexLock lock(&impl_->mu);

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "tests/support/server/fake_repo.h"
 
 namespace aim::test_server {
@@ -78,6 +79,9 @@ class GrpcTestServer {
   std::vector<GrpcMetadata> Refused() const;
 
   // --- faults ---
+  // Every run_write_instructions call is answered only after `delay` (0, the default: at
+  // once); a client that cancels meanwhile is let go.
+  void SetWriteDelay(absl::Duration delay);
   // Every server stops (in-flight calls are cancelled, new connections refused).
   void Stop();
   // Serves again on the same ports after Stop().
