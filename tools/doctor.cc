@@ -487,20 +487,17 @@ int RunDoctor(const DoctorOptions& options, std::ostream& out) {
   r.Ok("credential headers", absl::StrCat("would send: ", sent, " (values not shown)"));
 
   Probe status = Get(status_url, *lines, settings, options.timeout);
-  if (int rc = CheckStatusAnswer(status, status_url, sent, r); rc != kExitOk) {
-    if (rc != kExitOldServer) return rc;
+  int rc = CheckStatusAnswer(status, status_url, sent, r);
+  if (rc == kExitOldServer) {
+    // Not Aim >= 3.19 over HTTP: as Protocol::kAuto, try the gRPC transport.
     rc = CheckGrpc(url, !parsed->scheme.empty(), *credentials, options, rc, r);
-    if (rc == kExitOk) out << "All checks passed: tracking to " << options.repo << " would work.\n";
-    return rc;
+  } else if (rc == kExitOk) {
+    rc = CheckWebSocket(url, *lines, description, settings, options.timeout, r);
+    if (rc == kExitOk) CheckVersion(prefix, *lines, settings, options.timeout, r);
   }
-  if (int rc = CheckWebSocket(url, *lines, description, settings, options.timeout, r);
-      rc != kExitOk) {
-    return rc;
-  }
-  CheckVersion(prefix, *lines, settings, options.timeout, r);
   for (std::string& line : *lines) std::fill(line.begin(), line.end(), '\0');
-  out << "All checks passed: tracking to " << options.repo << " would work.\n";
-  return kExitOk;
+  if (rc == kExitOk) out << "All checks passed: tracking to " << options.repo << " would work.\n";
+  return rc;
 }
 
 }  // namespace aim::tools

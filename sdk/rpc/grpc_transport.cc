@@ -128,7 +128,8 @@ class GrpcTransport final : public Transport {
         project_(options_.server.base_path.empty() ? ""
                                                    : options_.server.base_path.substr(1)),
         credentials_description_(options_.credentials ? options_.credentials->DebugString()
-                                                      : "none") {}
+                                                      : "none"),
+        best_effort_timeout_(BestEffortTimeout(options_.request_timeout)) {}
 
   // Builds the router channel (tracking calls use it until Connect() routes elsewhere).
   absl::Status Init() {
@@ -184,7 +185,7 @@ class GrpcTransport final : public Transport {
     request.set_client_uri(options_.client_uri);
     DisconnectResponse response;
     return Unary(Snapshot()->router_stub.get(), &RemoteRouterService::Stub::disconnect,
-                 "disconnect", request, &response, BestEffortTimeout(options_.request_timeout));
+                 "disconnect", request, &response, best_effort_timeout_);
   }
 
   absl::Status Heartbeat() override {
@@ -192,7 +193,7 @@ class GrpcTransport final : public Transport {
     request.set_client_uri(options_.client_uri);
     HeartbeatResponse response;
     return Unary(Snapshot()->router_stub.get(), &RemoteRouterService::Stub::client_heartbeat,
-                 "client_heartbeat", request, &response, BestEffortTimeout(options_.request_timeout));
+                 "client_heartbeat", request, &response, best_effort_timeout_);
   }
 
   absl::StatusOr<std::string> GetVersion() override {
@@ -236,7 +237,7 @@ class GrpcTransport final : public Transport {
     request.set_client_uri(options_.client_uri);
     ReleaseResourceResponse response;
     return Unary(Snapshot()->tracking_stub.get(), &RemoteTrackingService::Stub::release_resource,
-                 "release_resource", request, &response, BestEffortTimeout(options_.request_timeout));
+                 "release_resource", request, &response, best_effort_timeout_);
   }
 
   absl::StatusOr<Value> ReadInstruction(std::string_view handler, std::string_view method,
@@ -506,13 +507,14 @@ class GrpcTransport final : public Transport {
   const std::string target_;
   const std::string project_;
   const std::string credentials_description_;
+  const absl::Duration best_effort_timeout_;
 
   mutable absl::Mutex mu_;
+  std::shared_ptr<Channels> channels_ ABSL_GUARDED_BY(mu_);
+  std::uint16_t worker_index_ ABSL_GUARDED_BY(mu_) = 0;
   // The context of the WriteBatch in progress, for InterruptWrite().
   absl::Mutex write_mu_;
   grpc::ClientContext* write_ctx_ ABSL_GUARDED_BY(write_mu_) = nullptr;
-  std::shared_ptr<Channels> channels_ ABSL_GUARDED_BY(mu_);
-  std::uint16_t worker_index_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 absl::Status ValidateOptions(const GrpcTransportOptions& o) {

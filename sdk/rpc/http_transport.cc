@@ -149,12 +149,10 @@ class HttpTransport final : public Transport {
       DropWebSocketLocked();
       ws_lost_ = absl::OkStatus();
     }
-    return Call(false, ClientPath("disconnect"), "", BestEffortTimeout(options_.request_timeout)).status();
+    return GetBestEffort(ClientPath("disconnect")).status();
   }
 
-  absl::Status Heartbeat() override {
-    return Call(false, ClientPath("heartbeat"), "", BestEffortTimeout(options_.request_timeout)).status();
-  }
+  absl::Status Heartbeat() override { return GetBestEffort(ClientPath("heartbeat")).status(); }
 
   absl::StatusOr<std::string> GetVersion() override {
     const std::string url = absl::StrCat(http_prefix_, "/client/get-version/");
@@ -195,8 +193,7 @@ class HttpTransport final : public Transport {
     if (!IsPathSegment(handler)) {
       return absl::InvalidArgumentError("resource handler has characters unsafe in a URL");
     }
-    return Call(false, TrackingPath(absl::StrCat("release-resource/", Av(handler), "/")), "",
-                BestEffortTimeout(options_.request_timeout))
+    return GetBestEffort(TrackingPath(absl::StrCat("release-resource/", Av(handler), "/")))
         .status();
   }
 
@@ -310,6 +307,9 @@ class HttpTransport final : public Transport {
   }
   absl::StatusOr<std::string> Get(std::string_view path) {
     return Call(false, path, "", options_.request_timeout);
+  }
+  absl::StatusOr<std::string> GetBestEffort(std::string_view path) {
+    return Call(false, path, "", BestEffortTimeout(options_.request_timeout));
   }
   absl::StatusOr<std::string> Post(std::string_view path, std::string body,
                                    absl::Duration timeout) {

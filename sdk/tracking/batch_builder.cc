@@ -60,7 +60,9 @@ BatchBuilder::BatchBuilder(std::string run_hash, std::string meta_handler,
       options_(options) {}
 
 void BatchBuilder::Emit(std::string_view handler, std::string_view method, Value args) {
-  if (message_.empty()) wire::AppendRecord("", kListFlag, /*is_blob=*/false, wire::Framing::kStream, &message_);
+  if (message_.empty()) {
+    wire::AppendRecord("", kListFlag, /*is_blob=*/false, wire::Framing::kStream, &message_);
+  }
   std::string prefix;
   (void)wire::AppendKey(Key(static_cast<std::int64_t>(instructions_)), &prefix);
   Value instruction(Value::List{Value(handler), Value(method), std::move(args)});

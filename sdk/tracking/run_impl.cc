@@ -64,6 +64,12 @@ bool IsAuthFailure(const absl::Status& s) {
          s.code() == absl::StatusCode::kPermissionDenied;
 }
 
+const absl::Status& StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
 bool IsConnectionLoss(const absl::Status& s) {
   return s.code() == absl::StatusCode::kUnavailable ||
          s.code() == absl::StatusCode::kDeadlineExceeded;
@@ -359,25 +365,8 @@ absl::StatusOr<Value> RunImpl::Read(std::string_view handler, std::string_view m
     }
     if (!fatal_.ok()) return fatal_;
   }
-  absl::Duration delay = kFirstRetryDelay;
-  bool recreated_after_unknown_handler = false;
-  for (;;) {
-    const std::uint64_t generation = client_->generation();
-    absl::StatusOr<Value> result = client_->Read(handler, method, args);
-    // The server forgot our handlers (restarted while we were idle, or a dead-client cleanup):
-    // the method did not run, so re-create the resources and retry once, as Send() does.
-    const bool lost_handlers =
-        !result.ok() && !recreated_after_unknown_handler &&
-        rpc::IsServerException(result.status(), "UnauthorizedRequestError");
-    if (result.ok() || (!IsConnectionLoss(result.status()) && !lost_handlers) ||
-        absl::Now() + delay > deadline) {
-      return result;
-    }
-    recreated_after_unknown_handler |= lost_handlers;
-    absl::SleepFor(delay);
-    delay = std::min(delay * 2, kMaxRetryDelay);
-    if (absl::Status s = client_->Recover(generation); IsAuthFailure(s)) return s;
-  }
+  return WithRecovery([&] { return client_->Read(handler, method, args); },
+                      [deadline] { return deadline; });
 }
 
 void RunImpl::RecordError(const absl::Status& status) {
@@ -391,28 +380,40 @@ void RunImpl::RecordError(const absl::Status& status) {
 }
 
 absl::Status RunImpl::Send(const std::string& message, std::size_t points) {
-  absl::Duration delay = kFirstRetryDelay;
-  bool recreated_after_unknown_handler = false;
   // Past Close()'s deadline nothing more is sent, even to a server that answers (slowly):
   // the rest of the queue is counted as not delivered and Close() returns in time.
   if (absl::Now() >= GiveUpAt()) {
     return absl::DeadlineExceededError("Close: timed out before this batch was sent");
   }
+  // Close() may move the deadline while this is retried.
+  absl::Status s = WithRecovery([&] { return client_->Write(message); },
+                                [this] { return GiveUpAt(); });
+  if (s.ok()) {
+    points_sent_ += points;
+    ++messages_sent_;
+  }
+  return s;
+}
+
+template <typename Attempt, typename Deadline>
+auto RunImpl::WithRecovery(Attempt attempt, Deadline deadline) -> decltype(attempt()) {
+  absl::Duration delay = kFirstRetryDelay;
+  bool handlers_recreated = false;
   for (;;) {
     const std::uint64_t generation = client_->generation();
-    absl::Status s = client_->Write(message);
-    if (s.ok()) {
-      points_sent_ += points;
-      ++messages_sent_;
-      return s;
+    auto result = attempt();
+    const absl::Status& s = StatusOf(result);
+    // The server forgot our handlers (restarted without us seeing a connection loss, or a
+    // dead-client cleanup): nothing ran, so re-create the resources and retry, once.
+    const bool lost_handlers =
+        !handlers_recreated && rpc::IsServerException(s, "UnauthorizedRequestError");
+    // Any other failure is final: a batch answered with an error may have been partly
+    // applied and is not resent.
+    if (s.ok() || (!IsConnectionLoss(s) && !lost_handlers) ||
+        absl::Now() + delay > deadline()) {
+      return result;
     }
-    // The server forgot our handlers (a restart we did not see as a connection loss, or a
-    // dead-client cleanup): re-create them and resend; the writes are idempotent.
-    const bool lost_handlers = rpc::IsServerException(s, "UnauthorizedRequestError") &&
-                               !recreated_after_unknown_handler;
-    if (!IsConnectionLoss(s) && !lost_handlers) return s;  // not resent: it was partly applied
-    recreated_after_unknown_handler |= lost_handlers;
-    if (absl::Now() + delay > GiveUpAt()) return s;
+    handlers_recreated |= lost_handlers;
     absl::SleepFor(delay);
     delay = std::min(delay * 2, kMaxRetryDelay);
     absl::Status recovered = client_->Recover(generation);
@@ -502,10 +503,7 @@ absl::Status RunImpl::Close(absl::Duration timeout) {
   std::lock_guard<std::mutex> closing(close_mu_);
   if (close_result_.has_value()) return *close_result_;
   const absl::Time deadline = absl::Now() + timeout;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    give_up_at_ns_ = absl::ToUnixNanos(deadline);
-  }
+  give_up_at_ns_ = absl::ToUnixNanos(deadline);
   // Mark the run finished (SPEC 4.6), then stop the server-side heartbeat and unlock.
   absl::Status result =
       Enqueue(handlers_.meta, "__setitem__",

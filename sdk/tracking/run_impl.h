@@ -73,6 +73,11 @@ class RunImpl {
   bool WaitDrained(std::unique_lock<std::mutex>& lock, absl::Time deadline);
   void SenderLoop();
   absl::Status Send(const std::string& message, std::size_t points);
+  // Runs `attempt` (returning Status or StatusOr) until it succeeds or fails for good. A lost
+  // connection, and once a server that forgot our handlers, are retried with backoff after
+  // Client::Recover(), while the next try can start before `deadline()`.
+  template <typename Attempt, typename Deadline>
+  auto WithRecovery(Attempt attempt, Deadline deadline) -> decltype(attempt());
   // Releases the run's server resources, one by one until `deadline`.
   void ReleaseHandlers(absl::Time deadline);
   void RecordError(const absl::Status& status);
