@@ -243,7 +243,9 @@ std::string BatchBuilder::Finish() {
   instructions_ = 0;
   last_introduced_sequences_ = std::exchange(introduced_sequences_, {});
   last_introduced_contexts_ = std::exchange(introduced_contexts_, {});
-  return std::exchange(message_, std::string());
+  std::string message = std::exchange(message_, std::string());
+  message_.reserve(message.capacity());  // the next message is about as long
+  return message;
 }
 
 void BatchBuilder::Retract() {

@@ -77,6 +77,11 @@ class BatchBuilder {
   // Emits what was coalesced and returns the message (packed records of a list of
   // [handler, method, args]); the builder is then empty.
   std::string Finish();
+  // Whether the last finished message introduced a sequence or context. Until its answer is
+  // known nothing more can be added: Retract() would change what later messages must say.
+  bool last_introduced() const {
+    return !last_introduced_sequences_.empty() || !last_introduced_contexts_.empty();
+  }
   // The last finished message was not stored (an error reply, or given up): forget the
   // sequences and contexts it introduced, so that later points introduce them again instead
   // of writing points of a sequence the server never heard of.

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "wire/string_view_compat.h"
 #include "rpc/transport.h"
+#include "tracking/message_writer.h"
 #include "wire/codec.h"
 
 namespace aim::tracking {
@@ -423,6 +424,15 @@ auto RunImpl::WithRecovery(Attempt attempt, Deadline deadline) -> decltype(attem
 }
 
 void RunImpl::SenderLoop() {
+  MessageWriter writer([this](const std::string& message, std::size_t points) {
+    absl::Status s = Send(message, points);
+    if (!s.ok()) {
+      RecordError(s);
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.points_failed += points;
+    }
+    return s;
+  });
   std::vector<Item> batch;
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
@@ -439,14 +449,12 @@ void RunImpl::SenderLoop() {
     space_cv_.notify_all();
 
     std::size_t lost = 0;
+    // The next message is built while the writer delivers this one, unless this one
+    // introduced sequences: if it fails, the next must introduce them again.
     auto send = [&] {
       const std::size_t points = builder_->points();
-      absl::Status s = Send(builder_->Finish(), points);
-      if (!s.ok()) {
-        builder_->Retract();
-        lost += points;
-        RecordError(s);
-      }
+      writer.Send(builder_->Finish(), points);
+      if (builder_->last_introduced() && !writer.Wait().ok()) builder_->Retract();
     };
     for (const Item& item : batch) {
       const Point* point = std::get_if<Point>(&item);
@@ -467,6 +475,7 @@ void RunImpl::SenderLoop() {
       if (builder_->estimated_size() >= max_message_bytes_) send();
     }
     if (!builder_->empty()) send();
+    (void)writer.Wait();  // the batch is done once its last message is answered
 
     // Destroying a large batch takes a while: not under the lock Track() needs.
     const std::size_t finished = batch.size();

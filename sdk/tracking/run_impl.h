@@ -1,5 +1,6 @@
 // The engine behind aim::Run: the run's server resources, a bounded queue filled by the
-// calling threads, and one sender thread that turns the queue into write messages.
+// calling threads, and one sender thread that turns the queue into write messages (which a
+// MessageWriter delivers).
 #ifndef AIM_SDK_TRACKING_RUN_IMPL_H_
 #define AIM_SDK_TRACKING_RUN_IMPL_H_
 

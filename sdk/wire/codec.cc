@@ -1,6 +1,7 @@
 // Aim's value codec (aim/storage/encoding, treeutils, message_utils), with a strict decoder.
 #include "wire/codec.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdint>
@@ -37,29 +38,29 @@ constexpr std::array<std::string_view, 9> kRegisteredObjectTypes = {
     "aim.audio",    "aim.figure", "aim.figure3d", "aim.distribution",
 };
 
-void PutU32le(std::uint32_t v, std::string* out) {
-  const char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
-                     static_cast<char>(v >> 24)};
-  out->append(b, 4);
+// Fixed-width integers go through one word in the wanted byte order: built byte by byte,
+// the compiler stored eight bytes and then reloaded them as one word, a store-forwarding
+// stall on every key of every record.
+template <std::endian kOrder, typename T>
+void PutFixed(T v, std::string* out) {
+  if constexpr (kOrder != std::endian::native) {
+    if constexpr (sizeof(T) == 8) v = __builtin_bswap64(v);
+    if constexpr (sizeof(T) == 4) v = __builtin_bswap32(v);
+  }
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out->append(b, sizeof(T));
 }
+
+void PutU32le(std::uint32_t v, std::string* out) { PutFixed<std::endian::little>(v, out); }
+void PutU64le(std::uint64_t v, std::string* out) { PutFixed<std::endian::little>(v, out); }
+void PutU64be(std::uint64_t v, std::string* out) { PutFixed<std::endian::big>(v, out); }
 
 void PatchU32le(std::uint32_t v, char* p) {
   p[0] = static_cast<char>(v);
   p[1] = static_cast<char>(v >> 8);
   p[2] = static_cast<char>(v >> 16);
   p[3] = static_cast<char>(v >> 24);
-}
-
-void PutU64le(std::uint64_t v, std::string* out) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
-  out->append(b, 8);
-}
-
-void PutU64be(std::uint64_t v, std::string* out) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * (7 - i)));
-  out->append(b, 8);
 }
 
 std::uint32_t GetU32le(const char* p) {
@@ -208,9 +209,12 @@ struct Segment {
 
 // Splits an encoded path strictly: every key must end with 0xFE, every int key must have
 // exactly 8 bytes, string keys must be valid UTF-8. Offsets in errors are `base` + position.
-absl::Status SplitPath(std::string_view enc, std::size_t base, std::vector<Segment>* segs) {
-  segs->clear();
-  std::size_t pos = 0;
+// The first `keep` segments already in `segs` are taken as they are: the caller knows `enc`
+// begins with the bytes they were split from (sibling records share most of their path).
+absl::Status SplitPath(std::string_view enc, std::size_t base, std::vector<Segment>* segs,
+                       std::size_t keep = 0) {
+  segs->resize(keep);
+  std::size_t pos = keep == 0 ? 0 : segs->back().end;
   while (pos < enc.size()) {
     if (segs->size() == kMaxPathDepth) {
       return ErrorAt(base + pos, absl::StrCat("path deeper than ", kMaxPathDepth, " keys"));
@@ -364,11 +368,20 @@ RecordOrigin OriginOf(std::span<const RecordView> records, const std::vector<std
   return {record, key, key + records[i].key.size() + (framing == Framing::kStream ? 5 : 4)};
 }
 
-// One node on the path of the previous record: children may still be added to it.
-struct OpenNode {
-  Value* node;
-  std::string_view prefix;  // its encoded path, a view into the record that created it
-};
+// How many leading bytes `a` and `b` share, a word at a time: sibling records share keys of
+// some 50 bytes.
+std::size_t CommonPrefixLength(std::string_view a, std::string_view b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x != y) break;
+  }
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
 
 absl::StatusOr<Value*> AddChild(Value* parent, std::string_view enc, const Segment& seg,
                                 Value child, std::size_t* padding_budget) {
@@ -396,6 +409,9 @@ absl::StatusOr<Value*> AddChild(Value* parent, std::string_view enc, const Segme
             " None elements of padding, more than the input can justify"));
       }
       *padding_budget -= gap;
+      // Most lists in a message are pairs and short tuples: one allocation for them, not two
+      // or three as the list grows.
+      if (list.capacity() == 0) list.reserve(std::max<std::size_t>(index + 1, 4));
       list.resize(static_cast<std::size_t>(index));
       list.push_back(std::move(child));
       return &list.back();
@@ -415,12 +431,14 @@ absl::StatusOr<Value> DecodeTreeImpl(std::span<const RecordView> records,
   for (const RecordView& r : records) padding_budget += r.key.size() + r.value.size();
 
   Value root;
-  std::vector<OpenNode> open;
+  // The nodes on the previous record's path, root first: children may still be added to them.
+  std::vector<Value*> open;
   // Encoded paths of the dict and object entries built so far: a record that reaches one of
   // them again once it is no longer open is a duplicate or a non-contiguous child, which Aim
   // mangles.
   absl::flat_hash_set<std::string_view> seen;
-  std::vector<Segment> segs;
+  std::vector<Segment> segs;  // of `previous_key`, then of the current record's key
+  std::string_view previous_key;
 
   for (std::size_t i = 0; i < records.size(); ++i) {
     const RecordView& rec = records[i];
@@ -434,7 +452,14 @@ absl::StatusOr<Value> DecodeTreeImpl(std::span<const RecordView> records,
               : absl::StrCat("record ", i, ": ", problem));
     };
     const std::string_view enc = rec.key;
-    if (absl::Status s = SplitPath(enc, origin.key, &segs); !s.ok()) return fail(s.message());
+    // The keys this path shares with the previous record's: split once, and still open.
+    const std::size_t common = CommonPrefixLength(enc, previous_key);
+    std::size_t match = 0;
+    while (match < segs.size() && segs[match].end <= common) ++match;
+    if (absl::Status s = SplitPath(enc, origin.key, &segs, match); !s.ok()) {
+      return fail(s.message());
+    }
+    previous_key = enc;
 
     absl::StatusOr<Value> leaf = DecodeScalarAt(rec.value, origin.value);
     if (!leaf.ok()) return fail(leaf.status().message());
@@ -447,42 +472,32 @@ absl::StatusOr<Value> DecodeTreeImpl(std::span<const RecordView> records,
 
     if (i == 0) {
       root = segs.empty() ? *std::move(leaf) : Value::MakeDict();
-      open.push_back({&root, std::string_view()});
+      open.push_back(&root);
       seen.insert(std::string_view());
       if (segs.empty()) continue;
     } else if (segs.empty()) {
       return fail("a second root record (duplicate, or after its children)");
     }
 
-    // How many levels of this path are still open from the previous record.
-    std::size_t match = 0;
-    while (match + 1 < open.size() && match < segs.size()) {
-      const Segment& seg = segs[match];
-      const std::string_view mine = enc.substr(seg.begin, seg.end - seg.begin);
-      const std::string_view theirs = open[match + 1].prefix.substr(seg.begin);
-      if (mine != theirs) break;
-      ++match;
-    }
     if (match == segs.size()) return fail("duplicate path");
     open.resize(match + 1);
     // A list's elements come in increasing index order (AddChild checks it), so only keys of
     // dicts and objects can come back after their node was closed.
-    const bool keyed = open.back().node->kind() != Value::Kind::kList;
+    const bool keyed = open.back()->kind() != Value::Kind::kList;
     if (keyed && seen.contains(enc.substr(0, segs[match].end))) {
       return fail("path revisits a node that earlier records closed (duplicate path or "
                   "children that do not follow their parent)");
     }
     for (std::size_t k = match; k < segs.size(); ++k) {
       const bool last = k + 1 == segs.size();
-      const bool parent_keyed = open.back().node->kind() != Value::Kind::kList;
+      const bool parent_keyed = open.back()->kind() != Value::Kind::kList;
       // Aim materialises every missing prefix of a path as a dict.
       absl::StatusOr<Value*> node =
-          AddChild(open.back().node, enc, segs[k], last ? *std::move(leaf) : Value::MakeDict(),
+          AddChild(open.back(), enc, segs[k], last ? *std::move(leaf) : Value::MakeDict(),
                    &padding_budget);
       if (!node.ok()) return fail(node.status().message());
-      const std::string_view prefix = enc.substr(0, segs[k].end);
-      if (parent_keyed) seen.insert(prefix);
-      open.push_back({*node, prefix});
+      if (parent_keyed) seen.insert(enc.substr(0, segs[k].end));
+      open.push_back(*node);
     }
   }
   return root;

@@ -1,6 +1,8 @@
 #include "tests/support/server/container.h"
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -37,29 +39,57 @@ std::pair<std::string_view, std::string_view> Split(std::string_view key) {
   return {key.substr(0, at), key.substr(at)};
 }
 
+// The 8 bytes of an int key, or nullopt for a string key.
+std::optional<std::uint64_t> IntKeyBytes(std::string_view leaf) {
+  if (leaf.size() != 10 || leaf.front() != '\xfe') return std::nullopt;
+  std::uint64_t bytes;
+  std::memcpy(&bytes, leaf.data() + 1, 8);
+  return bytes;
+}
+
 }  // namespace
 
-Container::Group* Container::FindGroup(std::string_view parent) {
-  if (cached_group_ != nullptr && cached_parent_ == parent) return cached_group_;
+void Container::Group::Set(std::string_view leaf, std::string value) {
+  if (const std::optional<std::uint64_t> key = IntKeyBytes(leaf)) {
+    by_int_.insert_or_assign(*key, std::move(value));
+  } else {
+    by_text_.insert_or_assign(std::string(leaf), std::move(value));
+  }
+}
+
+bool Container::Group::Erase(std::string_view leaf) {
+  if (const std::optional<std::uint64_t> key = IntKeyBytes(leaf)) return by_int_.erase(*key) > 0;
+  return by_text_.erase(Av(leaf)) > 0;
+}
+
+void Container::Group::AppendTo(std::string_view parent, std::vector<StoredRecord>* out) const {
+  for (const auto& [key, value] : by_int_) {
+    std::string full(parent);
+    full.push_back('\xfe');
+    full.append(reinterpret_cast<const char*>(&key), 8);
+    full.push_back('\xfe');
+    out->emplace_back(std::move(full), value);
+  }
+  for (const auto& [leaf, value] : by_text_) out->emplace_back(absl::StrCat(Av(parent), leaf), value);
+}
+
+Container::Groups::iterator Container::FindGroup(std::string_view parent) {
+  if (cached_ != groups_.end() && cached_->first == parent) return cached_;
   auto it = groups_.find(parent);
-  if (it == groups_.end()) return nullptr;
-  cached_parent_ = parent;
-  cached_group_ = &it->second;
-  return cached_group_;
+  if (it != groups_.end()) cached_ = it;
+  return it;
 }
 
 Container::Group& Container::FindOrAddGroup(std::string_view parent) {
-  if (Group* group = FindGroup(parent)) return *group;
-  cached_parent_ = parent;
-  cached_group_ = &groups_.try_emplace(std::string(parent)).first->second;
-  return *cached_group_;
+  auto it = FindGroup(parent);
+  if (it == groups_.end()) cached_ = it = groups_.try_emplace(std::string(parent)).first;
+  return it->second;
 }
 
-void Container::EraseGroups(std::map<std::string, Group, std::less<>>::iterator first,
-                            std::map<std::string, Group, std::less<>>::iterator last) {
+void Container::EraseGroups(Groups::iterator first, Groups::iterator last) {
   if (first == last) return;
   groups_.erase(first, last);
-  cached_group_ = nullptr;
+  cached_ = groups_.end();
   sorted_valid_ = false;
 }
 
@@ -69,26 +99,38 @@ void Container::Put(std::string_view key, std::string value, bool is_blob) {
     has_blobs_ = true;
     const std::string blob_key = absl::StrCat(Av(kBlobPrefix), Av(key));
     const auto [blob_parent, blob_leaf] = Split(blob_key);
-    FindOrAddGroup(blob_parent).insert_or_assign(std::string(blob_leaf), std::move(value));
+    FindOrAddGroup(blob_parent).Set(blob_leaf, std::move(value));
     value.clear();
   } else if (has_blobs_) {
     Erase(absl::StrCat(Av(kBlobPrefix), Av(key)));
   }
   const auto [parent, leaf] = Split(key);
-  FindOrAddGroup(parent).insert_or_assign(std::string(leaf), std::move(value));
+  FindOrAddGroup(parent).Set(leaf, std::move(value));
 }
 
 void Container::Erase(std::string_view key) {
   const auto [parent, leaf] = Split(key);
-  Group* group = FindGroup(parent);
-  if (group == nullptr || group->erase(Av(leaf)) == 0) return;
+  auto group = FindGroup(parent);
+  if (group == groups_.end() || !group->second.Erase(leaf)) return;
   sorted_valid_ = false;
-  if (group->empty()) EraseGroups(groups_.find(parent), std::next(groups_.find(parent)));
+  if (group->second.empty()) EraseGroups(group, std::next(group));
 }
 
 void Container::Replace(std::string_view key, std::string value) {
-  DeleteBelow(key);
-  Put(key, std::move(value), false);
+  const auto [parent, leaf] = Split(key);
+  // Whatever lies below `key` is in groups whose parent paths start with `key`, and so with
+  // `parent`: they would follow the group of `parent` in order. When the next group does not
+  // start with `parent`, a tracked point's usual case, there is nothing to delete.
+  const auto group = FindGroup(parent);
+  const auto next = group == groups_.end() ? group : std::next(group);
+  if (has_blobs_ || group == groups_.end() ||
+      (next != groups_.end() && absl::StartsWith(next->first, Av(parent)))) {
+    DeleteBelow(key);
+    Put(key, std::move(value), false);
+    return;
+  }
+  group->second.Set(leaf, std::move(value));
+  sorted_valid_ = false;
 }
 
 void Container::DeleteSubtree(std::string_view prefix) {
@@ -110,9 +152,7 @@ void Container::DeleteBelow(std::string_view prefix) {
 const std::vector<StoredRecord>& Container::Sorted() const {
   if (sorted_valid_) return sorted_;
   sorted_.clear();
-  for (const auto& [parent, group] : groups_) {
-    for (const auto& [leaf, value] : group) sorted_.emplace_back(parent + leaf, value);
-  }
+  for (const auto& [parent, group] : groups_) group.AppendTo(parent, &sorted_);
   std::sort(sorted_.begin(), sorted_.end());
   sorted_valid_ = true;
   return sorted_;

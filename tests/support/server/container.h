@@ -13,6 +13,7 @@
 #ifndef AIM_TESTS_SUPPORT_SERVER_CONTAINER_H_
 #define AIM_TESTS_SUPPORT_SERVER_CONTAINER_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -47,22 +48,34 @@ class Container {
   std::vector<wire::Record> Items(std::string_view prefix) const;
 
  private:
-  // parent path -> (last encoded key -> value)
-  using Group = absl::flat_hash_map<std::string, std::string>;
+  // The records of one parent path, by their last key. An int key (0xFE, 8 bytes, 0xFE),
+  // which sequence columns hold by the million, is kept as its 8 bytes: no string to build
+  // per record, and smaller slots to miss the cache on.
+  class Group {
+   public:
+    void Set(std::string_view leaf, std::string value);
+    bool Erase(std::string_view leaf);  // false: no such record
+    bool empty() const { return by_int_.empty() && by_text_.empty(); }
+    // Appends (parent + leaf, value) for each record, in no particular order.
+    void AppendTo(std::string_view parent, std::vector<StoredRecord>* out) const;
+
+   private:
+    absl::flat_hash_map<std::uint64_t, std::string> by_int_;
+    absl::flat_hash_map<std::string, std::string> by_text_;
+  };
+  // Node-based: an iterator to a group stays valid while other groups come and go.
+  using Groups = std::map<std::string, Group, std::less<>>;
 
   void Erase(std::string_view key);
   // The records strictly below `prefix` (not the one at it).
   void DeleteBelow(std::string_view prefix);
-  // The group of `parent`, or nullptr; consecutive writes nearly always share a parent.
-  Group* FindGroup(std::string_view parent);
+  // The group of `parent`, or groups_.end(); consecutive writes nearly always share a parent.
+  Groups::iterator FindGroup(std::string_view parent);
   Group& FindOrAddGroup(std::string_view parent);
-  void EraseGroups(std::map<std::string, Group, std::less<>>::iterator first,
-                   std::map<std::string, Group, std::less<>>::iterator last);
+  void EraseGroups(Groups::iterator first, Groups::iterator last);
 
-  // A node-based map: the cached Group* below stays valid while other groups come and go.
-  std::map<std::string, Group, std::less<>> groups_;
-  std::string cached_parent_;
-  Group* cached_group_ = nullptr;
+  Groups groups_;
+  Groups::iterator cached_ = groups_.end();  // what FindGroup() found last
   bool has_blobs_ = false;  // no BLOB was ever written: skip looking for them
   mutable std::vector<StoredRecord> sorted_;
   mutable bool sorted_valid_ = true;
