@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -220,6 +222,64 @@ TEST(HttpFaults, ErrorReplyIsReportedAndTheRunStaysUsable) {
   EXPECT_EQ(stored.values, 20u);
   EXPECT_EQ(stored.steps, expected);
 }
+
+// A burst of points spans several messages, each built while the previous one is in flight.
+// An error reply to one of them costs exactly that message's points: the message built
+// behind it still lands, and when the failed one introduced the sequence, the next one
+// introduces it again. Parameter: which message of the burst fails (1 introduces "loss").
+class ErrorReplyInABurst : public ::testing::TestWithParam<int> {};
+
+TEST_P(ErrorReplyInABurst, CostsTheFailedMessageAlone) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  RunOptions options = OptionsFor(*server);
+  options.max_message_bytes = 4096;  // a few points per message
+  auto run = Run::Create(options);
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_TRUE((*run)->Flush().ok());
+  const std::uint64_t before = server->websocket_messages();
+  server->SetReplyDelay(absl::Milliseconds(100));  // the burst queues behind the first message
+  const AimError refusal = AimError::Simple("builtins", "ValueError", "injected failure");
+  if (GetParam() == 1) server->FailNextWriteBatch(refusal);
+  constexpr int kPoints = 200;
+  for (int step = 0; step < kPoints; ++step) {
+    ASSERT_TRUE((*run)->Track(1.0 * step, "loss", {.step = step}).ok());
+  }
+  // The first message is being answered; the second goes out only after that answer.
+  while (server->websocket_messages() == before) absl::SleepFor(absl::Milliseconds(1));
+  if (GetParam() == 2) server->FailNextWriteBatch(refusal);
+  server->SetReplyDelay(absl::ZeroDuration());
+  absl::Status flushed = (*run)->Flush(absl::Minutes(1));
+  EXPECT_EQ(flushed.code(), absl::StatusCode::kFailedPrecondition) << flushed;
+
+  const StoredPoints stored = ReadStoredPoints(server->repo(), (*run)->hash());
+  const std::uint64_t failed = (*run)->stats().points_failed;
+  EXPECT_GT(failed, 0u);
+  EXPECT_LT(failed, 20u);  // one message's worth
+  EXPECT_EQ(stored.values + failed, static_cast<std::size_t>(kPoints));
+  const std::vector<std::int64_t> all = Range(0, kPoints);
+  std::vector<std::int64_t> missing;
+  std::set_difference(all.begin(), all.end(), stored.steps.begin(), stored.steps.end(),
+                      std::back_inserter(missing));
+  ASSERT_EQ(missing.size(), failed);
+  EXPECT_EQ(missing.back() - missing.front() + 1, static_cast<std::int64_t>(missing.size()))
+      << "the lost points are not one message";
+  EXPECT_EQ(missing.front() == 0, GetParam() == 1);
+  // The sequence's first stored step is recorded as its first: introduced by what landed.
+  std::optional<std::int64_t> first_step;
+  for (const auto& [key, value] : server->repo().Records("meta", (*run)->hash())) {
+    if (!absl::EndsWith(key, "\xfeloss\xfe" "first_step\xfe")) continue;
+    absl::StatusOr<Value> decoded = wire::DecodeScalar(value);
+    if (decoded.ok() && decoded->kind() == Value::Kind::kInt) first_step = decoded->int_value();
+  }
+  EXPECT_EQ(first_step, stored.steps.front());
+}
+
+INSTANTIATE_TEST_SUITE_P(HttpFaults, ErrorReplyInABurst, ::testing::Values(1, 2),
+                         [](const auto& info) {
+                           return info.param == 1 ? "FirstMessageIntroducingTheSequence"
+                                                  : "SecondMessage";
+                         });
 
 TEST(HttpFaults, IdleRunOutlivesTheServersPingTimeout) {
   // uvicorn pings every 20 s and closes after 20 s without a pong; scaled down here.
