@@ -50,11 +50,12 @@ std::optional<std::uint64_t> IntKeyBytes(std::string_view leaf) {
 }  // namespace
 
 void Container::Group::Set(std::string_view leaf, std::string value) {
-  if (const std::optional<std::uint64_t> key = IntKeyBytes(leaf)) {
-    by_int_.insert_or_assign(*key, std::move(value));
-  } else {
-    by_text_.insert_or_assign(std::string(leaf), std::move(value));
-  }
+  Slot(leaf) = std::move(value);
+}
+
+std::string& Container::Group::Slot(std::string_view leaf) {
+  if (const std::optional<std::uint64_t> key = IntKeyBytes(leaf)) return by_int_[*key];
+  return by_text_[Av(leaf)];
 }
 
 bool Container::Group::Erase(std::string_view leaf) {
@@ -116,7 +117,7 @@ void Container::Erase(std::string_view key) {
   if (group->second.empty()) EraseGroups(group, std::next(group));
 }
 
-void Container::Replace(std::string_view key, std::string value) {
+std::string& Container::Replace(std::string_view key) {
   const auto [parent, leaf] = Split(key);
   // Whatever lies below `key` is in groups whose parent paths start with `key`, and so with
   // `parent`: they would follow the group of `parent` in order. When the next group does not
@@ -125,12 +126,12 @@ void Container::Replace(std::string_view key, std::string value) {
   const auto next = group == groups_.end() ? group : std::next(group);
   if (has_blobs_ || group == groups_.end() ||
       (next != groups_.end() && absl::StartsWith(next->first, Av(parent)))) {
-    DeleteBelow(key);
-    Put(key, std::move(value), false);
-    return;
+    DeleteBelow(key);  // BLOBs included: the one at `key` too
   }
-  group->second.Set(leaf, std::move(value));
   sorted_valid_ = false;
+  std::string& value = FindOrAddGroup(parent).Slot(leaf);
+  value.clear();
+  return value;
 }
 
 void Container::DeleteSubtree(std::string_view prefix) {

@@ -37,9 +37,10 @@ class Container {
   // Deletes every record whose key starts with `prefix` (an encoded path), BLOBs included.
   void DeleteSubtree(std::string_view prefix);
 
-  // DeleteSubtree(key) + Put(key, value, false) in one lookup of `key`: TreeView.set of a
-  // scalar, which is what every tracked point is.
-  void Replace(std::string_view key, std::string value);
+  // DeleteSubtree(key), then a record at `key` whose (empty) value the caller fills in, in
+  // one lookup of `key`: TreeView.set of a scalar, which is what every tracked point is. The
+  // reference is valid until the next call.
+  std::string& Replace(std::string_view key);
 
   // Every record in key order, BLOB entries as Aim stores them. Valid until the next write.
   const std::vector<StoredRecord>& Sorted() const;
@@ -54,6 +55,7 @@ class Container {
   class Group {
    public:
     void Set(std::string_view leaf, std::string value);
+    std::string& Slot(std::string_view leaf);  // the value at `leaf`, added if missing
     bool Erase(std::string_view leaf);  // false: no such record
     bool empty() const { return by_int_.empty() && by_text_.empty(); }
     // Appends (parent + leaf, value) for each record, in no particular order.

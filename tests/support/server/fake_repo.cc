@@ -241,9 +241,10 @@ struct FakeAimRepo::State {
       case Value::Kind::kInt:
       case Value::Kind::kDouble: {
         // What every tracked point is: one record at the path itself.
-        std::string encoded;
-        (void)wire::AppendScalar(value, &encoded);  // cannot fail for these kinds
-        c.Replace(prefix, std::move(encoded));
+        // Encoded straight into the stored record: copying a value just built byte by byte
+        // stalls reloading it, a sizeable share of the test server's time per point.
+        std::string& stored = c.Replace(prefix);
+        (void)wire::AppendScalar(value, &stored);  // cannot fail for these kinds
         return std::nullopt;
       }
       default: break;
