@@ -238,7 +238,7 @@ absl::Status WebSocketConnection::SendFrame(WsOpcode opcode, std::string_view pa
   if (absl::Status s = RandomBytes(mask.data(), static_cast<int>(mask.size())); !s.ok()) {
     return s;
   }
-  return SendRaw(EncodeFrame(WsFrame{true, opcode, std::string(payload)}, mask), deadline);
+  return SendRaw(EncodeFrame(true, opcode, payload, mask), deadline);
 }
 
 absl::Status WebSocketConnection::SendBinary(std::string_view payload, absl::Time deadline) {

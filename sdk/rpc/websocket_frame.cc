@@ -17,12 +17,12 @@ bool IsKnownOpcode(std::uint8_t op) {
 
 }  // namespace
 
-std::string EncodeFrame(const WsFrame& frame, const std::optional<WsMask>& mask) {
-  const std::size_t n = frame.payload.size();
+std::string EncodeFrame(bool fin, WsOpcode opcode, std::string_view payload,
+                        const std::optional<WsMask>& mask) {
+  const std::size_t n = payload.size();
   std::string out;
   out.reserve(n + 14);
-  out.push_back(static_cast<char>((frame.fin ? 0x80 : 0x00) |
-                                  static_cast<std::uint8_t>(frame.opcode)));
+  out.push_back(static_cast<char>((fin ? 0x80 : 0x00) | static_cast<std::uint8_t>(opcode)));
   const std::uint8_t mask_bit = mask.has_value() ? 0x80 : 0x00;
   if (n < 126) {
     out.push_back(static_cast<char>(mask_bit | n));
@@ -37,12 +37,12 @@ std::string EncodeFrame(const WsFrame& frame, const std::optional<WsMask>& mask)
     }
   }
   if (!mask.has_value()) {
-    out.append(frame.payload);
+    out.append(payload);
     return out;
   }
   out.append(reinterpret_cast<const char*>(mask->data()), mask->size());
   const std::size_t start = out.size();
-  out.append(frame.payload);
+  out.append(payload);
   ApplyMask(*mask, std::span<char>(out).subspan(start));
   return out;
 }

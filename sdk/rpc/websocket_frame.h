@@ -41,7 +41,8 @@ struct WsFrame {
 
 // Encodes one frame. Clients must mask every frame (pass a fresh random mask); servers never
 // mask (std::nullopt), which the tests use to play the server.
-std::string EncodeFrame(const WsFrame& frame, const std::optional<WsMask>& mask);
+std::string EncodeFrame(bool fin, WsOpcode opcode, std::string_view payload,
+                        const std::optional<WsMask>& mask);
 
 // XORs `data` with the repeating 4-byte `mask` (RFC 6455 5.3), eight bytes at a time: every
 // byte a client sends and a server receives goes through it.

@@ -31,19 +31,19 @@ WsEvent NextOk(WsReader& reader) {
 
 TEST(WebSocketFrameTest, MaskedClientFrameMatchesRfcExample) {
   // RFC 6455 5.7: a masked "Hello" text frame.
-  EXPECT_EQ(EncodeFrame({true, WsOpcode::kText, "Hello"}, kMask),
+  EXPECT_EQ(EncodeFrame(true, WsOpcode::kText, "Hello", kMask),
             Bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}));
 }
 
 TEST(WebSocketFrameTest, UnmaskedServerFrameMatchesRfcExample) {
-  EXPECT_EQ(EncodeFrame({true, WsOpcode::kText, "Hello"}, std::nullopt),
+  EXPECT_EQ(EncodeFrame(true, WsOpcode::kText, "Hello", std::nullopt),
             Bytes({0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}));
 }
 
 TEST(WebSocketFrameTest, LengthEncodings) {
   for (std::size_t n : {0u, 125u, 126u, 65535u, 65536u, 70000u}) {
     const std::string payload(n, 'x');
-    const std::string wire = EncodeFrame({true, WsOpcode::kBinary, payload}, kMask);
+    const std::string wire = EncodeFrame(true, WsOpcode::kBinary, payload, kMask);
     const std::size_t header = n < 126 ? 2 : n <= 0xFFFF ? 4 : 10;
     ASSERT_EQ(wire.size(), header + 4 + n) << n;
     auto parsed = ParseFrame(wire, 1 << 20, /*expect_masked=*/true);
@@ -56,13 +56,13 @@ TEST(WebSocketFrameTest, LengthEncodings) {
 }
 
 TEST(WebSocketFrameTest, SixtyFourBitLengthBytesAreBigEndian) {
-  const std::string wire = EncodeFrame({true, WsOpcode::kBinary, std::string(65536, 'a')},
+  const std::string wire = EncodeFrame(true, WsOpcode::kBinary, std::string(65536, 'a'),
                                        std::nullopt);
   EXPECT_EQ(wire.substr(0, 10), Bytes({0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}));
 }
 
 TEST(WebSocketFrameTest, EveryPrefixOfAFrameNeedsMoreBytes) {
-  const std::string wire = EncodeFrame({true, WsOpcode::kBinary, std::string(300, 'z')}, kMask);
+  const std::string wire = EncodeFrame(true, WsOpcode::kBinary, std::string(300, 'z'), kMask);
   for (std::size_t i = 0; i < wire.size(); ++i) {
     auto parsed = ParseFrame(std::string_view(wire).substr(0, i), 1 << 20, true);
     ASSERT_TRUE(parsed.ok()) << i;
@@ -104,11 +104,11 @@ TEST(WebSocketFrameTest, OversizedFrameRejectedBeforeItsPayloadArrives) {
 
 TEST(WsReaderTest, ReassemblesFragmentsWithInterleavedControlFrames) {
   WsReader reader(1 << 20);
-  std::string wire = EncodeFrame({false, WsOpcode::kBinary, "ab"}, std::nullopt);
-  wire += EncodeFrame({true, WsOpcode::kPing, "p1"}, std::nullopt);
-  wire += EncodeFrame({false, WsOpcode::kContinuation, "cd"}, std::nullopt);
-  wire += EncodeFrame({true, WsOpcode::kContinuation, "ef"}, std::nullopt);
-  wire += EncodeFrame({true, WsOpcode::kPong, ""}, std::nullopt);
+  std::string wire = EncodeFrame(false, WsOpcode::kBinary, "ab", std::nullopt);
+  wire += EncodeFrame(true, WsOpcode::kPing, "p1", std::nullopt);
+  wire += EncodeFrame(false, WsOpcode::kContinuation, "cd", std::nullopt);
+  wire += EncodeFrame(true, WsOpcode::kContinuation, "ef", std::nullopt);
+  wire += EncodeFrame(true, WsOpcode::kPong, "", std::nullopt);
   // Fed one byte at a time: events must not depend on how the stream was cut.
   std::vector<WsEvent> events;
   for (char c : wire) {
@@ -132,8 +132,8 @@ TEST(WsReaderTest, ReassemblesFragmentsWithInterleavedControlFrames) {
 
 TEST(WsReaderTest, CloseFrames) {
   WsReader reader(100);
-  reader.Append(EncodeFrame({true, WsOpcode::kClose, Bytes({0x03, 0xE8}) + "bye"}, std::nullopt));
-  reader.Append(EncodeFrame({true, WsOpcode::kClose, ""}, std::nullopt));
+  reader.Append(EncodeFrame(true, WsOpcode::kClose, Bytes({0x03, 0xE8}) + "bye", std::nullopt));
+  reader.Append(EncodeFrame(true, WsOpcode::kClose, "", std::nullopt));
   WsEvent a = NextOk(reader);
   EXPECT_EQ(a.type, WsEvent::Type::kClose);
   EXPECT_EQ(a.close_code, 1000);
@@ -142,38 +142,38 @@ TEST(WsReaderTest, CloseFrames) {
   EXPECT_EQ(b.close_code, 1005);
 
   WsReader bad(100);
-  bad.Append(EncodeFrame({true, WsOpcode::kClose, "x"}, std::nullopt));
+  bad.Append(EncodeFrame(true, WsOpcode::kClose, "x", std::nullopt));
   EXPECT_FALSE(bad.Next().ok());
 }
 
 TEST(WsReaderTest, SequenceErrors) {
   WsReader orphan(100);
-  orphan.Append(EncodeFrame({true, WsOpcode::kContinuation, "x"}, std::nullopt));
+  orphan.Append(EncodeFrame(true, WsOpcode::kContinuation, "x", std::nullopt));
   EXPECT_FALSE(orphan.Next().ok());
 
   WsReader nested(100);
-  nested.Append(EncodeFrame({false, WsOpcode::kBinary, "x"}, std::nullopt));
-  nested.Append(EncodeFrame({true, WsOpcode::kText, "y"}, std::nullopt));
+  nested.Append(EncodeFrame(false, WsOpcode::kBinary, "x", std::nullopt));
+  nested.Append(EncodeFrame(true, WsOpcode::kText, "y", std::nullopt));
   EXPECT_FALSE(nested.Next().ok());
 }
 
 TEST(WsReaderTest, MessageLimitCoversAllFragments) {
   WsReader reader(10);
-  reader.Append(EncodeFrame({false, WsOpcode::kBinary, "123456"}, std::nullopt));
-  reader.Append(EncodeFrame({true, WsOpcode::kContinuation, "78901"}, std::nullopt));
+  reader.Append(EncodeFrame(false, WsOpcode::kBinary, "123456", std::nullopt));
+  reader.Append(EncodeFrame(true, WsOpcode::kContinuation, "78901", std::nullopt));
   auto next = reader.Next();
   ASSERT_FALSE(next.ok());
   EXPECT_EQ(next.status().code(), absl::StatusCode::kResourceExhausted);
 
   WsReader exact(10);
-  exact.Append(EncodeFrame({false, WsOpcode::kBinary, "123456"}, std::nullopt));
-  exact.Append(EncodeFrame({true, WsOpcode::kContinuation, "7890"}, std::nullopt));
+  exact.Append(EncodeFrame(false, WsOpcode::kBinary, "123456", std::nullopt));
+  exact.Append(EncodeFrame(true, WsOpcode::kContinuation, "7890", std::nullopt));
   EXPECT_EQ(NextOk(exact).payload, "1234567890");
 }
 
 TEST(WsReaderTest, ServerSideReaderUnmasksClientFrames) {
   WsReader reader(100, /*expect_masked=*/true);
-  reader.Append(EncodeFrame({true, WsOpcode::kBinary, "OK"}, kMask));
+  reader.Append(EncodeFrame(true, WsOpcode::kBinary, "OK", kMask));
   EXPECT_EQ(NextOk(reader).payload, "OK");
 }
 
