@@ -805,7 +805,11 @@ struct HttpTestServer::Impl {
         io.Write(CloseFrame(1009));
         return;
       }
-      message += f.payload;
+      if (message.empty()) {
+        message = std::move(f.payload);  // the usual unfragmented message: no copy
+      } else {
+        message += f.payload;
+      }
       if (!f.fin) continue;
       const int opcode = message_opcode;
       message_opcode = 0;
@@ -842,11 +846,13 @@ struct HttpTestServer::Impl {
     if (drop && point == DropPoint::kBeforeApply) return false;
 
     std::optional<AimError> error = injected;
+    // Lives until after the reply: freeing a decoded message is not the client's to wait for.
+    absl::StatusOr<Value> instructions;
     if (!error && opcode == 0x1) {
       error = AimError::KeyError("bytes");  // receive_bytes() on a text message
       repo->CountBytesReceived(payload.size());
     } else if (!error) {
-      absl::StatusOr<Value> instructions = wire::UnpackTree(payload);
+      instructions = wire::UnpackTree(payload);
       if (!instructions.ok()) {
         // Why it failed decides the reply (a valid message decodes without copies above).
         absl::StatusOr<std::vector<wire::Record>> records = wire::Unpack(payload);
