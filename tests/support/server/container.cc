@@ -39,6 +39,13 @@ std::pair<std::string_view, std::string_view> Split(std::string_view key) {
   return {key.substr(0, at), key.substr(at)};
 }
 
+// Whether `rest` is exactly one encoded key.
+bool IsOneKey(std::string_view rest) {
+  if (rest.empty()) return false;
+  if (rest.front() == '\xfe') return rest.size() == 10 && rest.back() == '\xfe';
+  return rest.find('\xfe') == rest.size() - 1;
+}
+
 // The 8 bytes of an int key, or nullopt for a string key.
 std::optional<std::uint64_t> IntKeyBytes(std::string_view leaf) {
   if (leaf.size() != 10 || leaf.front() != '\xfe') return std::nullopt;
@@ -77,14 +84,22 @@ void Container::Group::AppendTo(std::string_view parent, std::vector<StoredRecor
 Container::Groups::iterator Container::FindGroup(std::string_view parent) {
   if (cached_ != groups_.end() && cached_->first == parent) return cached_;
   auto it = groups_.find(parent);
-  if (it != groups_.end()) cached_ = it;
+  if (it != groups_.end()) Cache(it);
   return it;
 }
 
 Container::Group& Container::FindOrAddGroup(std::string_view parent) {
   auto it = FindGroup(parent);
-  if (it == groups_.end()) cached_ = it = groups_.try_emplace(std::string(parent)).first;
+  if (it == groups_.end()) Cache(it = groups_.try_emplace(std::string(parent)).first);
   return it->second;
+}
+
+void Container::Cache(Groups::iterator group) {
+  cached_ = group;
+  // Groups below it would follow it in order: only the next one needs looking at.
+  const auto next = std::next(group);
+  cached_has_groups_below_ =
+      next != groups_.end() && absl::StartsWith(next->first, Av(group->first));
 }
 
 void Container::EraseGroups(Groups::iterator first, Groups::iterator last) {
@@ -118,17 +133,20 @@ void Container::Erase(std::string_view key) {
 }
 
 std::string& Container::Replace(std::string_view key) {
-  const auto [parent, leaf] = Split(key);
-  // Whatever lies below `key` is in groups whose parent paths start with `key`, and so with
-  // `parent`: they would follow the group of `parent` in order. When the next group does not
-  // start with `parent`, a tracked point's usual case, there is nothing to delete.
-  const auto group = FindGroup(parent);
-  const auto next = group == groups_.end() ? group : std::next(group);
-  if (has_blobs_ || group == groups_.end() ||
-      (next != groups_.end() && absl::StartsWith(next->first, Av(parent)))) {
-    DeleteBelow(key);  // BLOBs included: the one at `key` too
-  }
   sorted_valid_ = false;
+  // A tracked point: one more key in the group written last (a sequence's column), which has
+  // nothing below it. No scan of `key` for its last key, no ordered lookup for a subtree.
+  if (cached_ != groups_.end() && !cached_has_groups_below_ && !has_blobs_) {
+    const std::string_view parent = cached_->first;
+    if (key.size() > parent.size() && key.substr(0, parent.size()) == parent &&
+        IsOneKey(key.substr(parent.size()))) {
+      std::string& value = cached_->second.Slot(key.substr(parent.size()));
+      value.clear();
+      return value;
+    }
+  }
+  DeleteBelow(key);  // BLOBs included: the one at `key` too
+  const auto [parent, leaf] = Split(key);
   std::string& value = FindOrAddGroup(parent).Slot(leaf);
   value.clear();
   return value;

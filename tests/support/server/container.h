@@ -75,9 +75,13 @@ class Container {
   Groups::iterator FindGroup(std::string_view parent);
   Group& FindOrAddGroup(std::string_view parent);
   void EraseGroups(Groups::iterator first, Groups::iterator last);
+  void Cache(Groups::iterator group);
 
   Groups groups_;
-  Groups::iterator cached_ = groups_.end();  // what FindGroup() found last
+  // What FindGroup() found last. A group is only ever added as cached_, so whether groups
+  // lie below it stays true until cached_ changes.
+  Groups::iterator cached_ = groups_.end();
+  bool cached_has_groups_below_ = false;
   bool has_blobs_ = false;  // no BLOB was ever written: skip looking for them
   mutable std::vector<StoredRecord> sorted_;
   mutable bool sorted_valid_ = true;

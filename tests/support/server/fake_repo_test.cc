@@ -77,6 +77,19 @@ TEST_F(FakeAimRepoTest, FromUnionIsRequiredByOldServersOnly) {
   Create("TreeView", TreeKwargs("meta", /*with_from_union=*/true));
 }
 
+TEST_F(FakeAimRepoTest, ScalarSetDeletesWhatLiesBelowIt) {
+  const std::string meta = Create("TreeView", TreeKwargs("meta"));
+  ASSERT_EQ(Write(meta, "__setitem__", {Path({"a", "b", "c"}), 1}), std::nullopt);
+  // A write next to it, in the parent of the subtree: the write after it takes a shortcut
+  // for keys with nothing below them, which must not apply to ("a", "b").
+  ASSERT_EQ(Write(meta, "__setitem__", {Path({"a", "x"}), 2}), std::nullopt);
+  ASSERT_EQ(Write(meta, "__setitem__", {Path({"a", "b"}), 3}), std::nullopt);
+  std::vector<std::pair<std::string, std::string>> want = {
+      {"a\xfe" "b\xfe", std::string("\x02\x03\0\0\0\0\0\0\0", 9)},
+      {"a\xfex\xfe", std::string("\x02\x02\0\0\0\0\0\0\0", 9)}};
+  EXPECT_EQ(repo_.Records("meta", kHash), want);
+}
+
 TEST_F(FakeAimRepoTest, SetItemReplacesTheWholeSubtree) {
   const std::string meta = Create("TreeView", TreeKwargs("meta"));
   ASSERT_EQ(Write(meta, "__setitem__", {Path({"a"}), Value{{"x", 1}, {"y", Value::MakeList({1, 2})}}}),
