@@ -21,7 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto frame = ParseFrame(input, kLimit, /*expect_masked=*/false);
   if (frame.ok() && frame->has_value()) {
     if ((*frame)->consumed > input.size()) std::abort();
-    if (EncodeFrame((*frame)->frame, std::nullopt) != input.substr(0, (*frame)->consumed)) {
+    const auto& f = (*frame)->frame;
+    if (EncodeFrame(f.fin, f.opcode, f.payload, std::nullopt) !=
+        input.substr(0, (*frame)->consumed)) {
       std::abort();
     }
   }
