@@ -68,6 +68,42 @@ void BM_Decode(benchmark::State& state, const char* id) {
   state.counters["instructions"] = static_cast<double>(batch.list().size());
 }
 
+// A message of the batched path in steady state (Aim >= 3.24): one TreeView.update per column
+// of one sequence, 41 points each (about the default 32 KB cap), what the test server decodes
+// by the thousand in track_bench's throughput run.
+aim::Value UpdateMessage() {
+  constexpr int kPoints = 41;
+  aim::Value::List instructions;
+  for (const char* column : {"val", "epoch", "time", "step"}) {
+    aim::Value::List pairs;
+    for (int i = 0; i < kPoints; ++i) {
+      pairs.push_back(aim::Value::MakeList(
+          {aim::Value(std::int64_t{0x1234567890abcd} * (i + 1)), aim::Value(0.25 * i)}));
+    }
+    aim::Value path = aim::Value::MakeList({"v2", "chunks", "0123456789abcdef01234567",
+                                            std::int64_t{-8141239813295011843}, "loss", column});
+    instructions.push_back(aim::Value::MakeList(
+        {"3c9f8a1e-seqs", "update", aim::Value::MakeList({path, aim::Value(std::move(pairs))})}));
+  }
+  return aim::Value(std::move(instructions));
+}
+
+void BM_DecodeUpdateMessage(benchmark::State& state) {
+  std::string packed;
+  if (!aim::wire::AppendTree(UpdateMessage(), {}, aim::wire::Framing::kStream, &packed).ok()) {
+    state.SkipWithError("encode failed");
+    return;
+  }
+  for (auto _ : state) {
+    absl::StatusOr<aim::Value> v = aim::wire::UnpackTree(packed);
+    if (!v.ok()) state.SkipWithError("decode failed");
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * packed.size()));
+  state.counters["bytes"] = static_cast<double>(packed.size());
+}
+BENCHMARK(BM_DecodeUpdateMessage);
+
 BENCHMARK_CAPTURE(BM_Encode, first_track_20_instructions, "ws_batch_first_track_loss");
 BENCHMARK_CAPTURE(BM_Encode, next_track_7_instructions, "ws_batch_second_track_loss");
 BENCHMARK_CAPTURE(BM_Decode, first_track_20_instructions, "ws_batch_first_track_loss");
