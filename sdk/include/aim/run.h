@@ -10,8 +10,8 @@
 //   absl::Status closed = (*run)->Close();  // also done by the destructor
 //
 // Track() only enqueues: a sender thread per run turns queued points into batched write
-// instructions, and a writer thread delivers them. Reads (AddTag, RemoveTag) and Close() first drain what is queued, so the
-// server sees every call in the order it was made.
+// instructions, and a writer thread delivers them. Reads (AddTag, RemoveTag) and Close()
+// first drain what is queued, so the server sees every call in the order it was made.
 //
 // Thread safety: every method may be called from any number of threads at once.
 #ifndef AIM_RUN_H_

@@ -78,7 +78,9 @@ void Container::Group::AppendTo(std::string_view parent, std::vector<StoredRecor
     full.push_back('\xfe');
     out->emplace_back(std::move(full), value);
   }
-  for (const auto& [leaf, value] : by_text_) out->emplace_back(absl::StrCat(Av(parent), leaf), value);
+  for (const auto& [leaf, value] : by_text_) {
+    out->emplace_back(absl::StrCat(Av(parent), leaf), value);
+  }
 }
 
 Container::Groups::iterator Container::FindGroup(std::string_view parent) {
