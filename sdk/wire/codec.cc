@@ -38,12 +38,12 @@ constexpr std::array<std::string_view, 9> kRegisteredObjectTypes = {
     "aim.audio",    "aim.figure", "aim.figure3d", "aim.distribution",
 };
 
-// Fixed-width integers go through one word in the wanted byte order: built byte by byte,
-// the compiler stored eight bytes and then reloaded them as one word, a store-forwarding
-// stall on every key of every record.
-template <std::endian kOrder, typename T>
-void PutFixed(T v, std::string* out) {
-  if constexpr (kOrder != std::endian::native) {
+// Little-endian integers go through one word: built byte by byte, the compiler stored the
+// bytes one at a time and then reloaded them as one word, a store-forwarding stall on every
+// record.
+template <typename T>
+void PutLittleEndian(T v, std::string* out) {
+  if constexpr (std::endian::native == std::endian::big) {
     if constexpr (sizeof(T) == 8) v = __builtin_bswap64(v);
     if constexpr (sizeof(T) == 4) v = __builtin_bswap32(v);
   }
@@ -52,9 +52,8 @@ void PutFixed(T v, std::string* out) {
   out->append(b, sizeof(T));
 }
 
-void PutU32le(std::uint32_t v, std::string* out) { PutFixed<std::endian::little>(v, out); }
-void PutU64le(std::uint64_t v, std::string* out) { PutFixed<std::endian::little>(v, out); }
-void PutU64be(std::uint64_t v, std::string* out) { PutFixed<std::endian::big>(v, out); }
+void PutU32le(std::uint32_t v, std::string* out) { PutLittleEndian(v, out); }
+void PutU64le(std::uint64_t v, std::string* out) { PutLittleEndian(v, out); }
 
 void PatchU32le(std::uint32_t v, char* p) {
   p[0] = static_cast<char>(v);
@@ -526,11 +525,17 @@ absl::Status AppendKey(const Key& key, std::string* out) {
           absl::StrCat("string key is not valid UTF-8 at byte ", bad));
     }
     out->append(*s);
-  } else {
     out->push_back(kSentinel);
-    PutU64be(static_cast<std::uint64_t>(std::get<std::int64_t>(key)), out);
+    return absl::OkStatus();
   }
-  out->push_back(kSentinel);
+  // 0xFE, 8 bytes big-endian, 0xFE in one append: every list index of every record's path.
+  std::uint64_t be = static_cast<std::uint64_t>(std::get<std::int64_t>(key));
+  if constexpr (std::endian::native == std::endian::little) be = __builtin_bswap64(be);
+  char bytes[10];
+  bytes[0] = kSentinel;
+  std::memcpy(bytes + 1, &be, 8);
+  bytes[9] = kSentinel;
+  out->append(bytes, 10);
   return absl::OkStatus();
 }
 
