@@ -92,13 +92,15 @@ void BatchBuilder::EmitUpdate(const SequenceInfo& seq, std::string_view column,
     (void)wire::AppendKey(Key(static_cast<std::int64_t>(j)), &pair_key);
     wire::AppendRecord(pair_key, kListFlag, /*is_blob=*/false, wire::Framing::kStream, &message_);
     const std::size_t element_key_size = pair_key.size();
-    for (std::int64_t k : {0, 1}) {
+    auto append_element = [&](std::int64_t index_in_pair, const Value& element) {
       pair_key.resize(element_key_size);
-      (void)wire::AppendKey(Key(k), &pair_key);
+      (void)wire::AppendKey(Key(index_in_pair), &pair_key);
       scalar.clear();
-      (void)wire::AppendScalar(k == 0 ? Value(pairs[j].first) : pairs[j].second, &scalar);
+      (void)wire::AppendScalar(element, &scalar);
       wire::AppendRecord(pair_key, scalar, /*is_blob=*/false, wire::Framing::kStream, &message_);
-    }
+    };
+    append_element(0, Value(pairs[j].first));
+    append_element(1, pairs[j].second);
   }
 }
 

@@ -56,10 +56,6 @@ std::optional<std::uint64_t> IntKeyBytes(std::string_view leaf) {
 
 }  // namespace
 
-void Container::Group::Set(std::string_view leaf, std::string value) {
-  Slot(leaf) = std::move(value);
-}
-
 std::string& Container::Group::Slot(std::string_view leaf) {
   if (const std::optional<std::uint64_t> key = IntKeyBytes(leaf)) return by_int_[*key];
   return by_text_[Av(leaf)];
@@ -117,13 +113,13 @@ void Container::Put(std::string_view key, std::string value, bool is_blob) {
     has_blobs_ = true;
     const std::string blob_key = absl::StrCat(Av(kBlobPrefix), Av(key));
     const auto [blob_parent, blob_leaf] = Split(blob_key);
-    FindOrAddGroup(blob_parent).Set(blob_leaf, std::move(value));
+    FindOrAddGroup(blob_parent).Slot(blob_leaf) = std::move(value);
     value.clear();
   } else if (has_blobs_) {
     Erase(absl::StrCat(Av(kBlobPrefix), Av(key)));
   }
   const auto [parent, leaf] = Split(key);
-  FindOrAddGroup(parent).Set(leaf, std::move(value));
+  FindOrAddGroup(parent).Slot(leaf) = std::move(value);
 }
 
 void Container::Erase(std::string_view key) {

@@ -37,8 +37,9 @@ class Container {
   // Deletes every record whose key starts with `prefix` (an encoded path), BLOBs included.
   void DeleteSubtree(std::string_view prefix);
 
-  // DeleteSubtree(key), then a record at `key` whose (empty) value the caller fills in, in
-  // one lookup of `key`: TreeView.set of a scalar, which is what every tracked point is. The
+  // DeleteSubtree(key), then a record at `key` whose (empty) value the caller fills in:
+  // TreeView.set of a scalar, which is what every tracked point is. One hash lookup when
+  // `key` lands in the group written last with nothing below it, the usual case. The
   // reference is valid until the next call.
   std::string& Replace(std::string_view key);
 
@@ -54,7 +55,6 @@ class Container {
   // per record, and smaller slots to miss the cache on.
   class Group {
    public:
-    void Set(std::string_view leaf, std::string value);
     std::string& Slot(std::string_view leaf);  // the value at `leaf`, added if missing
     bool Erase(std::string_view leaf);  // false: no such record
     bool empty() const { return by_int_.empty() && by_text_.empty(); }
